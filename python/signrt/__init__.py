@@ -1,0 +1,96 @@
+"""signrt: sign-language recognition runtime for edge devices.
+
+Landmark frames (MediaPipe Holistic, holistic-543 layout) become model features through a
+Rust core that executes a :class:`FeatureSpec`; an ONNX Runtime or TensorRT engine turns
+features into a sign label.
+
+Example:
+    >>> import signrt
+    >>> spec = signrt.FeatureSpec.preset("islr118")
+    >>> feats, mask = signrt.preprocess(clip, spec)      # (64, 708), (64,)
+    >>> rec = signrt.load("model.onnx", device="auto")
+    >>> rec.predict(clip).label
+
+Heavy dependencies (onnxruntime, torch, mediapipe, tensorrt) are imported only by the parts
+that need them, on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+from . import layouts
+from .errors import (
+    DataError,
+    DeviceError,
+    ModelError,
+    ShapeError,
+    SignrtError,
+    SourceError,
+    SpecError,
+)
+from .features import Preprocessor, preprocess, preprocess_batch, preprocess_reference
+from .spec import FeatureSpec, Normalize
+
+if TYPE_CHECKING:
+    from .features import FeatureStream
+    from .io import read_clip, write_clip
+    from .recognizer import Event, Prediction, Recognizer, Stream, load
+
+try:
+    __version__ = version("signrt")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "DataError",
+    "DeviceError",
+    "Event",
+    "FeatureSpec",
+    "FeatureStream",
+    "ModelError",
+    "Normalize",
+    "Prediction",
+    "Preprocessor",
+    "Recognizer",
+    "ShapeError",
+    "SignrtError",
+    "SourceError",
+    "SpecError",
+    "Stream",
+    "__version__",
+    "layouts",
+    "load",
+    "preprocess",
+    "preprocess_batch",
+    "preprocess_reference",
+    "read_clip",
+    "write_clip",
+]
+
+# Names resolved on first access, so that `import signrt` stays light.
+_LAZY: dict[str, str] = {
+    "FeatureStream": ".features",
+    "read_clip": ".io",
+    "write_clip": ".io",
+    "load": ".recognizer",
+    "Recognizer": ".recognizer",
+    "Prediction": ".recognizer",
+    "Event": ".recognizer",
+    "Stream": ".recognizer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'signrt' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,124 @@
+"""The ``signrt`` command: one entry point, subcommands registered by the parts they belong to.
+
+Each part of signrt that offers commands has a module with ``register(subparsers)``; this
+module only assembles them, so ``signrt --help`` lists everything installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import SignrtError
+
+__all__ = ["build_parser", "main"]
+
+log = logging.getLogger("signrt")
+
+#: Modules that contribute subcommands (each defines ``register(subparsers)``).
+COMMAND_MODULES: tuple[str, ...] = ("signrt.cli",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="signrt",
+        description=(
+            "Sign-language recognition runtime: landmarks -> features (Rust) -> "
+            "ONNX Runtime / TensorRT -> sign labels."
+        ),
+        epilog="Run `signrt COMMAND --help` for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"signrt {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        module.register(sub)
+    return parser
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the foundation's own commands (``features``)."""
+    p = sub.add_parser(
+        "features",
+        help="preprocess clips with a FeatureSpec and print shapes, mask length and timing",
+        description=(
+            "Read landmark clips (.parquet Kaggle layout, .npy/.npz, .pose), run the native "
+            "preprocessing and print the feature shape, the number of real frames and the time "
+            "it took."
+        ),
+    )
+    p.add_argument("clips", nargs="+", metavar="CLIP", help="landmark clip files")
+    p.add_argument(
+        "--spec",
+        default="islr118",
+        help="preset name (islr118, hands_pose, parts4) or a FeatureSpec JSON file",
+    )
+    p.add_argument("--repeat", type=int, default=100, help="timing repetitions (default 100)")
+    p.set_defaults(func=_cmd_features)
+
+
+def load_spec_arg(value: str) -> object:
+    """Resolve a ``--spec`` argument: a preset name or a path to a FeatureSpec JSON file."""
+    from pathlib import Path
+
+    from .spec import FeatureSpec
+
+    path = Path(value)
+    if path.suffix == ".json" or path.exists():
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise SignrtError(f"cannot read spec file {path}: {exc}") from exc
+        return FeatureSpec.from_json(text)
+    return FeatureSpec.preset(value)
+
+
+def _cmd_features(args: argparse.Namespace) -> int:
+    from .features import Preprocessor
+    from .io import read_clip
+
+    pre = Preprocessor(load_spec_arg(args.spec))  # type: ignore[arg-type]
+    spec = pre.spec
+    print(f"spec {spec.fingerprint}: P={spec.num_points} F={spec.num_features} L={spec.max_len}")
+    for path in args.clips:
+        clip = read_clip(path)
+        feats, mask = pre(clip)
+        reps = max(1, args.repeat)
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            pre(clip)
+        us = (time.perf_counter() - t0) / reps * 1e6
+        print(
+            f"{path}: clip {tuple(clip.shape)} -> features {tuple(feats.shape)}, "
+            f"mask {int(mask.sum())}/{mask.shape[0]} real frames, {us:.1f} µs/clip"
+        )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``signrt`` command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except SignrtError as exc:
+        print(f"signrt {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
