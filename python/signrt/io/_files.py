@@ -1,0 +1,86 @@
+"""Helpers shared by the readers and writers: atomic writes, path checks, clip clean-up."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import ShapeError
+from ..layouts import NUM_LANDMARKS, to_holistic543
+
+FloatArray = npt.NDArray[np.float32]
+PathLike = str | os.PathLike[str]
+
+
+def existing_file(path: PathLike) -> Path:
+    """Return ``path`` as a Path, raising FileNotFoundError if it is not a regular file."""
+    p = Path(path)
+    if not p.is_file():
+        what = "is a directory, not a clip file" if p.is_dir() else "no such clip file"
+        code = errno.EISDIR if p.is_dir() else errno.ENOENT
+        raise FileNotFoundError(code, what, str(p))
+    return p
+
+
+def finish_clip(clip: npt.NDArray[np.floating]) -> FloatArray:
+    """Make a clip meet the layout contract: C-contiguous float32, missing points all-NaN.
+
+    A landmark with any non-finite coordinate (NaN, ±inf) is missing, and a missing landmark
+    is NaN in all three coordinates (DESIGN §2).
+    """
+    out = np.ascontiguousarray(clip, dtype=np.float32)
+    if out.ndim != 3 or out.shape[1:] != (NUM_LANDMARKS, 3):
+        raise ShapeError(f"expected a (T, {NUM_LANDMARKS}, 3) clip, got {out.shape}")
+    # Points that are missing but not already all-NaN (a stray inf, a lone NaN coordinate).
+    fix = ~np.all(np.isfinite(out), axis=2) & ~np.all(np.isnan(out), axis=2)
+    if fix.any():
+        out = out.copy()  # never modify the caller's array
+        out[fix] = np.nan
+    return out
+
+
+def clip_for_writing(clip: npt.ArrayLike) -> FloatArray:
+    """Adapt a clip given to a writer into a (T, 543, 3) float32 array.
+
+    Any layout :func:`signrt.layouts.to_holistic543` accepts is adapted first.
+
+    Raises:
+        ShapeError: If the array matches no known landmark layout.
+    """
+    return finish_clip(to_holistic543(clip))
+
+
+@contextlib.contextmanager
+def atomic_write(path: PathLike) -> Iterator[BinaryIO]:
+    """Open a temporary file beside ``path``; on success move it onto ``path`` atomically.
+
+    The temporary file lives in the destination's directory (so :func:`os.replace` is a
+    rename on the same file system), is flushed and fsync'ed before the rename, and is removed
+    if writing fails. Readers therefore see either the old file or the complete new one.
+
+    Args:
+        path: Destination file; its directory must exist.
+
+    Yields:
+        A binary file object to write the content to.
+    """
+    dest = Path(path)
+    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open(tmp, "xb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,462 @@
+"""The signrt model file: one ONNX graph plus the metadata that makes it self-describing.
+
+A model file (DESIGN §4) is an ONNX model, opset >= 17, with inputs ``features`` float32
+(B, L, F) and ``mask`` float32 (B, L) and the output ``logits`` float32 (B, K). Three
+``metadata_props`` entries carry everything the runtime needs besides the graph:
+
+========================  ==================================================================
+``signrt.spec``           the FeatureSpec JSON (how landmarks become ``features``)
+``signrt.labels``         JSON list of the K sign names, in logit order
+``signrt.model``          JSON object: architecture, hyper-parameters, precision
+                          (fp32/fp16/int8), training data, metrics, signrt version
+========================  ==================================================================
+
+Writing (:func:`stamp_metadata`, :func:`save_onnx`) needs the ``onnx`` package (the
+``train`` extra); reading (:func:`load_model_file`) needs only onnxruntime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from ..errors import ModelError, SpecError
+from ..spec import FeatureSpec
+
+if TYPE_CHECKING:
+    import onnx
+
+__all__ = [
+    "INPUT_FEATURES",
+    "INPUT_MASK",
+    "LABELS_KEY",
+    "MODEL_KEY",
+    "OUTPUT_LOGITS",
+    "PRECISIONS",
+    "SPEC_KEY",
+    "ModelFile",
+    "load_model_file",
+    "save_onnx",
+    "stamp_metadata",
+]
+
+log = logging.getLogger(__name__)
+
+SPEC_KEY: Final = "signrt.spec"
+LABELS_KEY: Final = "signrt.labels"
+MODEL_KEY: Final = "signrt.model"
+METADATA_KEYS: Final = (SPEC_KEY, LABELS_KEY, MODEL_KEY)
+PRECISIONS: Final = ("fp32", "fp16", "int8")
+INPUT_FEATURES: Final = "features"
+INPUT_MASK: Final = "mask"
+OUTPUT_LOGITS: Final = "logits"
+#: Key of the signrt version inside ``signrt.model``.
+VERSION_KEY: Final = "signrt_version"
+
+_FIX_EXPORT = (
+    "re-export the model with `signrt export` (or stamp it with "
+    "signrt.runtime.model.stamp_metadata())"
+)
+_FLOAT: Final = "tensor(float)"
+
+Dim = int | str | None
+
+
+# ------------------------------------------------------------------------------ writing
+def _check_labels(labels: Sequence[str], where: str) -> tuple[str, ...]:
+    if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):
+        raise ModelError(f"{where}: labels must be a list of sign names, got {type(labels)}")
+    out = tuple(labels)
+    if not out:
+        raise ModelError(f"{where}: the label list is empty; a classifier needs >= 1 label")
+    seen: set[str] = set()
+    for i, name in enumerate(out):
+        if not isinstance(name, str) or not name:
+            raise ModelError(f"{where}: label {i} must be a non-empty string, got {name!r}")
+        if name in seen:
+            raise ModelError(f"{where}: label {name!r} appears twice; labels must be unique")
+        seen.add(name)
+    return out
+
+
+def _check_info(info: Mapping[str, Any], where: str) -> dict[str, Any]:
+    if not isinstance(info, Mapping):
+        raise ModelError(f"{where}: model info must be a JSON object, got {type(info).__name__}")
+    arch = info.get("architecture")
+    if not isinstance(arch, str) or not arch:
+        raise ModelError(
+            f"{where}: model info has no 'architecture' (a non-empty string such as "
+            "'cnn_transformer')"
+        )
+    precision = info.get("precision")
+    if precision not in PRECISIONS:
+        raise ModelError(
+            f"{where}: model info 'precision' must be one of {list(PRECISIONS)}, got "
+            f"{precision!r}"
+        )
+    return dict(info)
+
+
+def _graph_dims(value_info: Any) -> tuple[Dim, ...] | None:
+    """Static dims of an onnx ValueInfoProto (int, symbolic name, or None); None if untyped."""
+    tensor = value_info.type.tensor_type
+    if not tensor.HasField("shape"):
+        return None
+    dims: list[Dim] = []
+    for d in tensor.shape.dim:
+        if d.HasField("dim_value"):
+            dims.append(int(d.dim_value))
+        elif d.HasField("dim_param"):
+            dims.append(d.dim_param)
+        else:
+            dims.append(None)
+    return tuple(dims)
+
+
+def stamp_metadata(
+    model: onnx.ModelProto,
+    spec: FeatureSpec,
+    labels: Sequence[str],
+    info: Mapping[str, Any],
+) -> onnx.ModelProto:
+    """Write the signrt metadata (spec, labels, model info) into an ONNX model.
+
+    The model is changed in place and returned. Existing ``signrt.*`` entries are replaced;
+    other metadata is kept. The signrt version is added to the model info as
+    ``signrt_version``. Where the graph declares static sizes, they are checked against the
+    spec and the labels, so that an inconsistent file is caught at export time.
+
+    Args:
+        model: The ONNX model (``onnx.ModelProto``).
+        spec: The FeatureSpec the model was trained with.
+        labels: The K sign names, in logit order.
+        info: Model information; must contain ``architecture`` (str) and ``precision``
+            (``fp32``, ``fp16`` or ``int8``), may contain anything JSON-serialisable
+            (hyper-parameters, training data, metrics).
+
+    Returns:
+        The same ``model`` object.
+
+    Raises:
+        ModelError: If the labels or the info are invalid, the info is not
+            JSON-serialisable, or the graph contradicts the spec or the label count.
+    """
+    from .. import __version__
+
+    where = "stamp_metadata"
+    if not isinstance(spec, FeatureSpec):
+        raise ModelError(f"{where}: spec must be a FeatureSpec, got {type(spec).__name__}")
+    names = _check_labels(labels, where)
+    meta = _check_info(info, where)
+    meta[VERSION_KEY] = __version__
+    try:
+        model_json = json.dumps(meta, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{where}: model info is not JSON-serialisable: {exc}") from exc
+
+    graph = model.graph
+    inputs = {vi.name: _graph_dims(vi) for vi in graph.input}
+    outputs = {vi.name: _graph_dims(vi) for vi in graph.output}
+    _check_io_dims(
+        inputs, outputs, spec, len(names), where, fix="fix the export (input/output names "
+        "and shapes must follow DESIGN §4)"
+    )
+
+    values = {
+        SPEC_KEY: spec.to_json(),
+        LABELS_KEY: json.dumps(list(names), ensure_ascii=False),
+        MODEL_KEY: model_json,
+    }
+    kept = [(p.key, p.value) for p in model.metadata_props if p.key not in values]
+    del model.metadata_props[:]
+    for key, value in [*kept, *values.items()]:
+        prop = model.metadata_props.add()
+        prop.key = key
+        prop.value = value
+    return model
+
+
+def save_onnx(model: onnx.ModelProto, path: str | os.PathLike[str]) -> Path:
+    """Write an ONNX model atomically (temporary file in the same folder, then rename).
+
+    A reader never sees a half-written model, and an interrupted write leaves the previous
+    file intact.
+
+    Args:
+        model: The ONNX model.
+        path: Destination file; missing parent folders are created.
+
+    Returns:
+        The destination path.
+    """
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    data = model.SerializeToString()
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    log.debug("wrote %s (%d bytes)", dest, len(data))
+    return dest
+
+
+# ------------------------------------------------------------------------------ reading
+@dataclass(frozen=True)
+class ModelFile:
+    """A validated signrt model file.
+
+    Attributes:
+        path: The ONNX file.
+        spec: The FeatureSpec stored in the model.
+        labels: The K sign names, in logit order.
+        info: The ``signrt.model`` object (architecture, precision, ...).
+        precision: ``fp32``, ``fp16`` or ``int8``.
+        sha256: Hex SHA-256 of the file's bytes (engine cache key).
+        size_bytes: File size.
+        inputs: Input name -> dims as declared by the graph (int, symbolic name or None).
+        outputs: Output name -> dims.
+    """
+
+    path: Path
+    spec: FeatureSpec
+    labels: tuple[str, ...]
+    info: Mapping[str, Any]
+    precision: str
+    sha256: str
+    size_bytes: int
+    inputs: Mapping[str, tuple[Dim, ...]] = field(default_factory=dict)
+    outputs: Mapping[str, tuple[Dim, ...]] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        """K, the number of labels."""
+        return len(self.labels)
+
+    @property
+    def max_len(self) -> int:
+        """L, frames per input window."""
+        return self.spec.max_len
+
+    @property
+    def num_features(self) -> int:
+        """F, features per frame."""
+        return self.spec.num_features
+
+    @property
+    def architecture(self) -> str:
+        """The architecture name from the model info."""
+        return str(self.info.get("architecture", "unknown"))
+
+    @property
+    def fixed_batch(self) -> int | None:
+        """The batch size when the graph fixes it (a static first dim), else None."""
+        dim = self.inputs.get(INPUT_FEATURES, (None,))[0]
+        return dim if isinstance(dim, int) and dim > 0 else None
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready description (used by ``signrt info``)."""
+        return {
+            "path": str(self.path),
+            "architecture": self.architecture,
+            "precision": self.precision,
+            "size_bytes": self.size_bytes,
+            "sha256": self.sha256,
+            "spec": self.spec.to_dict(),
+            "spec_fingerprint": self.spec.fingerprint,
+            "labels": list(self.labels),
+            "inputs": {k: list(v) for k, v in self.inputs.items()},
+            "outputs": {k: list(v) for k, v in self.outputs.items()},
+            "info": dict(self.info),
+        }
+
+
+def _fmt_dims(dims: Sequence[Dim]) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in dims) + ")"
+
+
+def _check_io_dims(
+    inputs: Mapping[str, tuple[Dim, ...] | None],
+    outputs: Mapping[str, tuple[Dim, ...] | None],
+    spec: FeatureSpec,
+    num_labels: int,
+    where: str,
+    *,
+    fix: str,
+) -> None:
+    """Check names, ranks and static sizes of the graph's inputs and outputs."""
+    want_in = (INPUT_FEATURES, INPUT_MASK)
+    if set(inputs) != set(want_in):
+        raise ModelError(
+            f"{where}: the model's inputs are {sorted(inputs)}, expected exactly "
+            f"{list(want_in)} (features (B, L, F) and mask (B, L)); {fix}"
+        )
+    if OUTPUT_LOGITS not in outputs or len(outputs) != 1:
+        raise ModelError(
+            f"{where}: the model's outputs are {sorted(outputs)}, expected exactly "
+            f"['{OUTPUT_LOGITS}'] (B, K); {fix}"
+        )
+    L, F, K = spec.max_len, spec.num_features, num_labels
+    expected: dict[str, tuple[tuple[str, int | None], ...]] = {
+        INPUT_FEATURES: (("B", None), ("L", L), ("F", F)),
+        INPUT_MASK: (("B", None), ("L", L)),
+        OUTPUT_LOGITS: (("B", None), ("K", K)),
+    }
+    batch: Dim = None
+    for name, want in expected.items():
+        dims = inputs.get(name) if name in inputs else outputs.get(name)
+        if dims is None:
+            continue  # untyped: onnxruntime reports shapes, onnx may not
+        if len(dims) != len(want):
+            raise ModelError(
+                f"{where}: '{name}' has rank {len(dims)} {_fmt_dims(dims)}, expected "
+                f"({', '.join(w for w, _ in want)}); {fix}"
+            )
+        for (sym, value), dim in zip(want[1:], dims[1:]):
+            if value is not None and isinstance(dim, int) and dim != value:
+                what = {
+                    "L": f"the spec's max_len is {L}",
+                    "F": f"the spec gives F = {F} features per frame "
+                    f"({spec.num_points} points x {spec.channels} channels)",
+                    "K": f"there are {K} labels",
+                }[sym]
+                raise ModelError(
+                    f"{where}: '{name}' has {sym} = {dim} {_fmt_dims(dims)} but {what}; "
+                    f"the graph and its metadata disagree: {fix} with the spec and labels "
+                    "it was trained with"
+                )
+        b = dims[0]
+        if isinstance(b, int):
+            if isinstance(batch, int) and b != batch:
+                raise ModelError(
+                    f"{where}: inconsistent static batch sizes ({batch} and {b} on "
+                    f"'{name}'); {fix} with a dynamic batch axis"
+                )
+            batch = b
+
+
+def _ort_dims(shape: Sequence[Any]) -> tuple[Dim, ...]:
+    return tuple(d if isinstance(d, (int, str)) else None for d in shape)
+
+
+def load_model_file(path: str | os.PathLike[str]) -> ModelFile:
+    """Read a signrt model file and check that graph and metadata agree.
+
+    Only onnxruntime is needed (no ``onnx``). The checks: the file exists and is a valid
+    ONNX model; the three ``signrt.*`` metadata entries exist and parse; the inputs are
+    exactly ``features`` (B, L, F) and ``mask`` (B, L), float32; the only output is
+    ``logits`` (B, K), float32; L equals the spec's max_len, F its number of features and K
+    the number of labels (where the graph declares them statically).
+
+    Args:
+        path: The ``.onnx`` file.
+
+    Returns:
+        The validated :class:`ModelFile`.
+
+    Raises:
+        ModelError: On any problem; the message says what is wrong and how to fix it.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ModelError(
+            f"model file not found: {p}. Check the path; models are made with "
+            "`signrt export` (or use signrt.load() without a path for the bundled demo model)"
+        )
+    if not p.is_file():
+        raise ModelError(f"{p} is not a file; pass the path of an .onnx model file")
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read model file {p}: {exc}") from exc
+    if not data:
+        raise ModelError(f"{p} is empty (0 bytes): the file was truncated; copy or export it again")
+
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.log_severity_level = 3
+    try:
+        sess = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"{p} is not a valid ONNX model (truncated, corrupt or not ONNX): {first[:300]}. "
+            "Copy the file again or re-export it with `signrt export`"
+        ) from exc
+
+    where = str(p)
+    meta = dict(sess.get_modelmeta().custom_metadata_map)
+    missing = [k for k in METADATA_KEYS if k not in meta]
+    if missing:
+        raise ModelError(
+            f"{where}: metadata {', '.join(repr(k) for k in missing)} missing: this ONNX file "
+            f"is not a signrt model (or was exported without metadata); {_FIX_EXPORT}"
+        )
+    try:
+        spec = FeatureSpec.from_json(meta[SPEC_KEY])
+    except SpecError as exc:
+        raise ModelError(
+            f"{where}: metadata '{SPEC_KEY}' is not a valid FeatureSpec ({exc}); {_FIX_EXPORT} "
+            "and a valid spec"
+        ) from exc
+    labels = _parse_json(meta[LABELS_KEY], LABELS_KEY, where)
+    if not isinstance(labels, list):
+        raise ModelError(
+            f"{where}: metadata '{LABELS_KEY}' must be a JSON list of sign names, got "
+            f"{type(labels).__name__}; {_FIX_EXPORT}"
+        )
+    try:
+        names = _check_labels(labels, f"{where}: metadata '{LABELS_KEY}'")
+    except ModelError as exc:
+        raise ModelError(f"{exc}; {_FIX_EXPORT}") from None
+    info = _parse_json(meta[MODEL_KEY], MODEL_KEY, where)
+    try:
+        info = _check_info(info, f"{where}: metadata '{MODEL_KEY}'")
+    except ModelError as exc:
+        raise ModelError(f"{exc}; {_FIX_EXPORT}") from None
+
+    inputs = {i.name: _ort_dims(i.shape) for i in sess.get_inputs()}
+    outputs = {o.name: _ort_dims(o.shape) for o in sess.get_outputs()}
+    fix = f"{_FIX_EXPORT} from a graph that follows DESIGN §4"
+    _check_io_dims(inputs, outputs, spec, len(names), where, fix=fix)
+    for arg in (*sess.get_inputs(), *sess.get_outputs()):
+        if arg.type != _FLOAT:
+            raise ModelError(
+                f"{where}: '{arg.name}' has type {arg.type}, expected float32 ({_FLOAT}); "
+                "keep the model's inputs and outputs float32 (cast inside the graph for fp16 "
+                "or int8) and export again"
+            )
+    return ModelFile(
+        path=p,
+        spec=spec,
+        labels=names,
+        info=info,
+        precision=str(info["precision"]),
+        sha256=hashlib.sha256(data).hexdigest(),
+        size_bytes=len(data),
+        inputs=inputs,
+        outputs=outputs,
+    )
+
+
+def _parse_json(text: str, key: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelError(
+            f"{where}: metadata '{key}' is not valid JSON ({exc}); {_FIX_EXPORT}"
+        ) from exc

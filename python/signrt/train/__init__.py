@@ -1,0 +1,9 @@
+"""Training subpackage (install with ``pip install signrt[train]``); the only part that imports torch.
+
+Datasets and the synthetic signer, augmentation, the model zoo, the trainer, evaluation,
+ONNX export and quantisation.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

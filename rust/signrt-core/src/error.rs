@@ -1,0 +1,39 @@
+//! The one error type of the core.
+
+use thiserror::Error;
+
+/// Everything the core can reject.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Error {
+    /// A FeatureSpec document is malformed. `field` names the JSON field at fault
+    /// (`"landmarks"`, `"normalize.kind"`, ...) or is `None` for the whole document; it is
+    /// the same field the Python `FeatureSpec` names for the same document.
+    #[error("{message}")]
+    Spec {
+        /// The field at fault, if any.
+        field: Option<String>,
+        /// A human-readable message (starts with the field name when there is one).
+        message: String,
+    },
+    /// An input array has the wrong length / shape.
+    #[error("{0}")]
+    Shape(String),
+    /// A bug in signrt (an invariant that should always hold did not).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// A spec error about `field`.
+    pub fn spec(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Spec { field: Some(field.into()), message: message.into() }
+    }
+
+    /// A spec error about the whole document.
+    pub fn spec_doc(message: impl Into<String>) -> Self {
+        Error::Spec { field: None, message: message.into() }
+    }
+}
+
+/// The core's result type.
+pub type Result<T> = std::result::Result<T, Error>;

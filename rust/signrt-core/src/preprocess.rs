@@ -1,0 +1,548 @@
+//! Batch preprocessing: DESIGN §3 steps 1–8, exactly as the NumPy reference
+//! (`signrt.features.preprocess_reference`) does them.
+//!
+//! Statistics and intermediate values are f64 (like the reference); the output is f32.
+//! A non-finite input value (NaN, +inf, -inf) is a missing value. The output is always
+//! finite: a value that is missing (or that would overflow f32) becomes `nan_fill`.
+//!
+//! The hot path selects the P·C used values of every frame once into a contiguous f64
+//! buffer (dropping empty frames on the way and gathering the normalisation inputs), then
+//! normalises + fits into a second buffer, then writes the output rows with the motion
+//! channels. Buffers live in a [`Scratch`] that is reused across calls (one per thread), so
+//! there is no per-frame allocation and, in steady state, no allocation at all.
+
+use std::cell::RefCell;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::spec::{FeatureSpec, Fit, Normalize, FRAME_LEN, NUM_COORDS, SHOULDERS};
+
+/// Fallback centre where a centre statistic has no value.
+pub const CENTRE_FALLBACK: f64 = 0.5;
+/// Fallback scale where a scale statistic has no value or is below [`SCALE_MIN`].
+pub const SCALE_FALLBACK: f64 = 1.0;
+/// Smallest scale used as is.
+pub const SCALE_MIN: f64 = 1e-6;
+
+/// An input element type: read as f64, non-finite meaning missing.
+pub trait Sample: Copy + Send + Sync + 'static {
+    /// The value as f64.
+    fn to_f64(self) -> f64;
+}
+
+impl Sample for f32 {
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Sample for f64 {
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+/// A clip borrowed from the caller: T frames of 543 × 3 values, C order (frame, landmark,
+/// coordinate), in one of the element types the core reads without conversion.
+#[derive(Debug, Clone, Copy)]
+pub enum ClipRef<'a> {
+    /// float32 values (zero-copy view of a C-contiguous float32 array).
+    F32(&'a [f32]),
+    /// float64 values.
+    F64(&'a [f64]),
+}
+
+impl ClipRef<'_> {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            ClipRef::F32(x) => x.len(),
+            ClipRef::F64(x) => x.len(),
+        }
+    }
+
+    /// Whether the clip has no value at all (T = 0).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// T, the number of frames.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the length is not a multiple of 543 × 3.
+    pub fn num_frames(&self) -> Result<usize> {
+        frames_of(self.len())
+    }
+}
+
+pub(crate) fn frames_of(len: usize) -> Result<usize> {
+    if len % FRAME_LEN != 0 {
+        return Err(Error::Shape(format!(
+            "expected a clip of shape (T, 543, 3): {len} values is not a multiple of {FRAME_LEN}"
+        )));
+    }
+    Ok(len / FRAME_LEN)
+}
+
+/// Reusable working memory of [`preprocess_into`].
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// Selected values of the kept frames, (T_kept, P, C).
+    sel: Vec<f64>,
+    /// Normalised and fitted values, (T', P, C).
+    fitted: Vec<f64>,
+}
+
+impl Scratch {
+    /// Empty scratch memory (grows on first use).
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Per-channel centre and inverse scale of step 3.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Affine {
+    pub centre: [f64; NUM_COORDS],
+    pub inv_scale: [f64; NUM_COORDS],
+}
+
+impl Affine {
+    pub const IDENTITY: Affine = Affine { centre: [0.0; NUM_COORDS], inv_scale: [1.0; NUM_COORDS] };
+}
+
+/// Sums of the normalisation inputs over kept frames (the "NaN-mean over t" of step 3).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct CentreSums {
+    /// reference_rms: the reference landmark; shoulders: the shoulder midpoint.
+    pub sum: [f64; NUM_COORDS],
+    pub count: [u64; NUM_COORDS],
+    /// shoulders: the xy distance of the shoulders.
+    pub dist_sum: f64,
+    pub dist_count: u64,
+}
+
+/// The per-frame normalisation inputs: centre candidate per channel (NaN if missing) and
+/// the shoulder distance (NaN if missing or not used).
+#[inline]
+pub(crate) fn frame_norm_inputs(
+    frame: impl Fn(usize) -> f64,
+    spec: &FeatureSpec,
+) -> ([f64; NUM_COORDS], f64) {
+    let c = spec.coords();
+    let mut centre = [f64::NAN; NUM_COORDS];
+    let mut dist = f64::NAN;
+    match spec.normalize() {
+        Normalize::ReferenceRms { reference } => {
+            for (ch, slot) in centre.iter_mut().enumerate().take(c) {
+                *slot = frame(reference * NUM_COORDS + ch);
+            }
+        }
+        Normalize::Shoulders => {
+            let [a, b] = SHOULDERS;
+            for (ch, slot) in centre.iter_mut().enumerate().take(c) {
+                *slot = (frame(a * NUM_COORDS + ch) + frame(b * NUM_COORDS + ch)) / 2.0;
+            }
+            let dx = frame(a * NUM_COORDS) - frame(b * NUM_COORDS);
+            let dy = frame(a * NUM_COORDS + 1) - frame(b * NUM_COORDS + 1);
+            dist = (dx * dx + dy * dy).sqrt();
+        }
+        Normalize::None => {}
+    }
+    (centre, dist)
+}
+
+impl CentreSums {
+    #[inline]
+    pub fn add(&mut self, centre: &[f64; NUM_COORDS], dist: f64) {
+        for ch in 0..NUM_COORDS {
+            if !centre[ch].is_nan() {
+                self.sum[ch] += centre[ch];
+                self.count[ch] += 1;
+            }
+        }
+        if !dist.is_nan() {
+            self.dist_sum += dist;
+            self.dist_count += 1;
+        }
+    }
+
+    #[inline]
+    pub fn sub(&mut self, centre: &[f64; NUM_COORDS], dist: f64) {
+        for ch in 0..NUM_COORDS {
+            if !centre[ch].is_nan() {
+                self.sum[ch] -= centre[ch];
+                self.count[ch] -= 1;
+            }
+        }
+        if !dist.is_nan() {
+            self.dist_sum -= dist;
+            self.dist_count -= 1;
+        }
+    }
+
+    /// m_c with the 0.5 fallback.
+    pub fn centre(&self) -> [f64; NUM_COORDS] {
+        let mut m = [CENTRE_FALLBACK; NUM_COORDS];
+        for ch in 0..NUM_COORDS {
+            if self.count[ch] > 0 {
+                m[ch] = self.sum[ch] / self.count[ch] as f64;
+            }
+        }
+        m
+    }
+
+    /// shoulders: the scale (mean distance) with its fallbacks.
+    pub fn shoulder_scale(&self) -> f64 {
+        let s = if self.dist_count > 0 { self.dist_sum / self.dist_count as f64 } else { f64::NAN };
+        scale_or_fallback(s)
+    }
+}
+
+/// sqrt'd scale → the scale actually used (fallback where NaN or below [`SCALE_MIN`]).
+#[inline]
+pub(crate) fn scale_or_fallback(s: f64) -> f64 {
+    if s.is_nan() || s < SCALE_MIN {
+        SCALE_FALLBACK
+    } else {
+        s
+    }
+}
+
+/// Write `fill(v)` as f32: NaN, and anything that does not fit in a finite f32, becomes
+/// `nan_fill`.
+#[inline(always)]
+fn out_value(v: f64, nan_fill: f32) -> f32 {
+    let y = v as f32;
+    if y.is_finite() {
+        y
+    } else {
+        nan_fill
+    }
+}
+
+/// Steps 5–8: write T' rows of normalised, fitted values (`fitted`, (T', P, C)) as output
+/// rows with their motion channels, pad the rest with zeros and set the mask.
+pub(crate) fn emit(fitted: &[f64], rows: usize, spec: &FeatureSpec, feats: &mut [f32], mask: &mut [f32]) {
+    let p_count = spec.num_points();
+    let c = spec.coords();
+    let pc = p_count * c;
+    let c_out = spec.channels();
+    let f = spec.num_features();
+    let fill = spec.nan_fill() as f32;
+    let lags = spec.motion_lags();
+    debug_assert_eq!(feats.len(), spec.max_len() * f);
+    debug_assert!(fitted.len() >= rows * pc);
+    for t in 0..rows {
+        let out = &mut feats[t * f..(t + 1) * f];
+        let cur = &fitted[t * pc..(t + 1) * pc];
+        // x
+        for p in 0..p_count {
+            for ch in 0..c {
+                out[p * c_out + ch] = out_value(cur[p * c + ch], fill);
+            }
+        }
+        // d_k
+        for (j, &k) in lags.iter().enumerate() {
+            let off = (j + 1) * c;
+            if t + k < rows {
+                let next = &fitted[(t + k) * pc..(t + k + 1) * pc];
+                for p in 0..p_count {
+                    for ch in 0..c {
+                        let i = p * c + ch;
+                        out[p * c_out + off + ch] = out_value(next[i] - cur[i], fill);
+                    }
+                }
+            } else {
+                for p in 0..p_count {
+                    for ch in 0..c {
+                        out[p * c_out + off + ch] = 0.0;
+                    }
+                }
+            }
+        }
+    }
+    feats[rows * f..].fill(0.0);
+    mask[..rows].fill(1.0);
+    mask[rows..].fill(0.0);
+}
+
+/// Steps 1–2 and the inputs of step 3: select the used values of every frame into
+/// `sel` (dropping empty frames if the spec says so) and sum the centre/scale inputs.
+/// Returns the number of kept frames.
+fn select<S: Sample>(clip: &[S], spec: &FeatureSpec, sel: &mut Vec<f64>, sums: &mut CentreSums) -> usize {
+    let t_in = clip.len() / FRAME_LEN;
+    let c = spec.coords();
+    let lm = spec.landmarks();
+    let pc = lm.len() * c;
+    sel.clear();
+    sel.resize(t_in * pc, f64::NAN);
+    let drop = spec.drop_empty_frames();
+    let needs_norm = spec.normalize() != Normalize::None;
+    let mut kept = 0;
+    for t in 0..t_in {
+        let frame = &clip[t * FRAME_LEN..(t + 1) * FRAME_LEN];
+        let row = &mut sel[kept * pc..(kept + 1) * pc];
+        let mut any = false;
+        for (p, &l) in lm.iter().enumerate() {
+            let src = &frame[l * NUM_COORDS..l * NUM_COORDS + c];
+            let dst = &mut row[p * c..p * c + c];
+            for (d, s) in dst.iter_mut().zip(src) {
+                let v = s.to_f64();
+                let finite = v.is_finite();
+                any |= finite;
+                *d = if finite { v } else { f64::NAN };
+            }
+        }
+        if drop && !any {
+            continue;
+        }
+        if needs_norm {
+            let (centre, dist) = frame_norm_inputs(|i| finite_or_nan(frame[i].to_f64()), spec);
+            sums.add(&centre, dist);
+        }
+        kept += 1;
+    }
+    sel.truncate(kept * pc);
+    kept
+}
+
+#[inline(always)]
+pub(crate) fn finite_or_nan(v: f64) -> f64 {
+    if v.is_finite() {
+        v
+    } else {
+        f64::NAN
+    }
+}
+
+/// reference_rms scale: s_c = sqrt(NaN-mean over t, p of (x − m_c)²), with fallbacks.
+/// `rows` is (T, P, C) flattened.
+pub(crate) fn rms_scale(rows: &[f64], c: usize, centre: &[f64; NUM_COORDS]) -> [f64; NUM_COORDS] {
+    let mut sq = [0.0f64; NUM_COORDS];
+    let mut cnt = [0u64; NUM_COORDS];
+    for chunk in rows.chunks_exact(c) {
+        for ch in 0..c {
+            let v = chunk[ch];
+            if !v.is_nan() {
+                let d = v - centre[ch];
+                sq[ch] += d * d;
+                cnt[ch] += 1;
+            }
+        }
+    }
+    let mut s = [SCALE_FALLBACK; NUM_COORDS];
+    for ch in 0..c {
+        if cnt[ch] > 0 {
+            s[ch] = scale_or_fallback((sq[ch] / cnt[ch] as f64).sqrt());
+        }
+    }
+    s
+}
+
+pub(crate) fn affine_of(spec: &FeatureSpec, sums: &CentreSums, scale: [f64; NUM_COORDS]) -> Affine {
+    if spec.normalize() == Normalize::None {
+        return Affine::IDENTITY;
+    }
+    let mut inv = [1.0; NUM_COORDS];
+    for ch in 0..NUM_COORDS {
+        inv[ch] = 1.0 / scale[ch];
+    }
+    Affine { centre: sums.centre(), inv_scale: inv }
+}
+
+/// Normalise `src` rows ((n, P, C)) into `dst`.
+#[inline]
+pub(crate) fn normalize_rows(src: &[f64], dst: &mut [f64], c: usize, a: &Affine) {
+    for (d, s) in dst.chunks_exact_mut(c).zip(src.chunks_exact(c)) {
+        for ch in 0..c {
+            d[ch] = (s[ch] - a.centre[ch]) * a.inv_scale[ch];
+        }
+    }
+}
+
+/// Preprocess one clip into caller-provided output (`feats`: max_len × F, `mask`: max_len).
+///
+/// # Errors
+/// [`Error::Shape`] if the clip length is not a multiple of 543 × 3 or an output buffer has
+/// the wrong length.
+pub fn preprocess_into(
+    clip: ClipRef<'_>,
+    spec: &FeatureSpec,
+    feats: &mut [f32],
+    mask: &mut [f32],
+    scratch: &mut Scratch,
+) -> Result<()> {
+    match clip {
+        ClipRef::F32(x) => preprocess_generic(x, spec, feats, mask, scratch),
+        ClipRef::F64(x) => preprocess_generic(x, spec, feats, mask, scratch),
+    }
+}
+
+fn preprocess_generic<S: Sample>(
+    clip: &[S],
+    spec: &FeatureSpec,
+    feats: &mut [f32],
+    mask: &mut [f32],
+    scratch: &mut Scratch,
+) -> Result<()> {
+    frames_of(clip.len())?;
+    let l = spec.max_len();
+    let f = spec.num_features();
+    if feats.len() != l * f || mask.len() != l {
+        return Err(Error::Shape(format!(
+            "output buffers must hold ({l}, {f}) features and ({l},) mask values, got {} and {}",
+            feats.len(),
+            mask.len()
+        )));
+    }
+    let c = spec.coords();
+    let pc = spec.num_points() * c;
+    let mut sums = CentreSums::default();
+    let Scratch { sel, fitted } = scratch;
+    let kept = select(clip, spec, sel, &mut sums);
+
+    // 3. statistics over the kept frames
+    let scale = match spec.normalize() {
+        Normalize::None => [1.0; NUM_COORDS],
+        Normalize::ReferenceRms { .. } => rms_scale(sel, c, &sums.centre()),
+        Normalize::Shoulders => [sums.shoulder_scale(); NUM_COORDS],
+    };
+    let affine = affine_of(spec, &sums, scale);
+
+    // 4. fit (+ normalise)
+    let rows = if kept > l && spec.fit() == Fit::Resample {
+        fitted.clear();
+        fitted.resize(l * pc, 0.0);
+        resample_normalized(sel, kept, l, pc, c, &affine, fitted);
+        l
+    } else {
+        let rows = kept.min(l);
+        fitted.clear();
+        fitted.resize(rows * pc, 0.0);
+        normalize_rows(&sel[..rows * pc], fitted, c, &affine);
+        rows
+    };
+    // 5–8
+    emit(fitted, rows, spec, feats, mask);
+    Ok(())
+}
+
+/// Linear interpolation of `t` normalised rows onto `l` positions `i·(t−1)/(l−1)`; an exact
+/// position takes its own frame (no interpolation with the next one).
+fn resample_normalized(
+    sel: &[f64],
+    t: usize,
+    l: usize,
+    pc: usize,
+    c: usize,
+    a: &Affine,
+    out: &mut [f64],
+) {
+    let denom = (l.max(2) - 1) as f64;
+    let span = (t - 1) as f64;
+    for i in 0..l {
+        let pos = i as f64 * span / denom;
+        let lo_f = pos.floor();
+        let lo = lo_f as usize;
+        let w = pos - lo_f;
+        let hi = (lo + 1).min(t - 1);
+        let dst = &mut out[i * pc..(i + 1) * pc];
+        let xa = &sel[lo * pc..(lo + 1) * pc];
+        if w > 0.0 {
+            let xb = &sel[hi * pc..(hi + 1) * pc];
+            let w0 = 1.0 - w;
+            for (j, d) in dst.iter_mut().enumerate() {
+                let ch = j % c;
+                let na = (xa[j] - a.centre[ch]) * a.inv_scale[ch];
+                let nb = (xb[j] - a.centre[ch]) * a.inv_scale[ch];
+                *d = na * w0 + nb * w;
+            }
+        } else {
+            normalize_rows(xa, dst, c, a);
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
+}
+
+/// Preprocess one clip: `(features (max_len × F), mask (max_len))`.
+///
+/// # Errors
+/// [`Error::Shape`] if the clip length is not a multiple of 543 × 3.
+pub fn preprocess(clip: ClipRef<'_>, spec: &FeatureSpec) -> Result<(Vec<f32>, Vec<f32>)> {
+    let mut feats = vec![0.0f32; spec.max_len() * spec.num_features()];
+    let mut mask = vec![0.0f32; spec.max_len()];
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut scratch) => preprocess_into(clip, spec, &mut feats, &mut mask, &mut scratch),
+        // Re-entrant use on this thread (cannot happen today): use fresh memory.
+        Err(_) => preprocess_into(clip, spec, &mut feats, &mut mask, &mut Scratch::new()),
+    })?;
+    Ok((feats, mask))
+}
+
+/// Preprocess many clips (of different lengths) in parallel into one preallocated
+/// output: `feats` is (B, max_len, F) and `mask` (B, max_len), both flattened.
+///
+/// # Errors
+/// [`Error::Shape`] naming the first bad clip, or if the output lengths are wrong.
+pub fn preprocess_batch_into(
+    clips: &[ClipRef<'_>],
+    spec: &FeatureSpec,
+    feats: &mut [f32],
+    mask: &mut [f32],
+) -> Result<()> {
+    let l = spec.max_len();
+    let lf = l * spec.num_features();
+    for (i, clip) in clips.iter().enumerate() {
+        clip.num_frames().map_err(|e| Error::Shape(format!("clip {i}: {e}")))?;
+    }
+    if feats.len() != clips.len() * lf || mask.len() != clips.len() * l {
+        return Err(Error::Shape(format!(
+            "batch output buffers have {} and {} values, expected {} and {}",
+            feats.len(),
+            mask.len(),
+            clips.len() * lf,
+            clips.len() * l
+        )));
+    }
+    if clips.is_empty() {
+        return Ok(());
+    }
+    if clips.len() == 1 || lf == 0 {
+        let mut scratch = Scratch::new();
+        for (i, clip) in clips.iter().enumerate() {
+            preprocess_into(
+                *clip,
+                spec,
+                &mut feats[i * lf..(i + 1) * lf],
+                &mut mask[i * l..(i + 1) * l],
+                &mut scratch,
+            )?;
+        }
+        return Ok(());
+    }
+    feats
+        .par_chunks_mut(lf)
+        .zip(mask.par_chunks_mut(l))
+        .zip(clips.par_iter())
+        .try_for_each_init(Scratch::new, |scratch, ((f, m), clip)| {
+            preprocess_into(*clip, spec, f, m, scratch)
+        })
+}
+
+/// Preprocess many clips in parallel: `(features (B × max_len × F), mask (B × max_len))`.
+///
+/// # Errors
+/// [`Error::Shape`] naming the first bad clip.
+pub fn preprocess_batch(clips: &[ClipRef<'_>], spec: &FeatureSpec) -> Result<(Vec<f32>, Vec<f32>)> {
+    let mut feats = vec![0.0f32; clips.len() * spec.max_len() * spec.num_features()];
+    let mut mask = vec![0.0f32; clips.len() * spec.max_len()];
+    preprocess_batch_into(clips, spec, &mut feats, &mut mask)?;
+    Ok((feats, mask))
+}

@@ -1,0 +1,61 @@
+"""The package surface: explicit __all__, lazy heavy imports, typing marker, errors hierarchy."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib import resources
+
+import pytest
+
+import signrt
+
+
+def test_all_names_resolve():
+    for name in signrt.__all__:
+        assert getattr(signrt, name) is not None, name
+
+
+def test_unknown_attribute_is_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        signrt.nope  # noqa: B018
+
+
+def test_import_is_light():
+    code = (
+        "import sys, signrt\n"
+        "heavy = [m for m in ('torch', 'mediapipe', 'tensorrt', 'onnxruntime', 'onnx', 'cv2',"
+        " 'aiohttp', 'matplotlib') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_typed_package():
+    files = resources.files("signrt")
+    assert files.joinpath("py.typed").is_file()
+    assert files.joinpath("_native.pyi").is_file()
+
+
+def test_native_extension_loads():
+    from signrt import _native
+
+    assert _native.__version__ == signrt.__version__ or signrt.__version__.startswith("0.0.0")
+
+
+@pytest.mark.parametrize(
+    ("name", "base"),
+    [
+        ("SpecError", ValueError),
+        ("ShapeError", ValueError),
+        ("DataError", ValueError),
+        ("ModelError", ValueError),
+        ("DeviceError", RuntimeError),
+        ("SourceError", OSError),
+    ],
+)
+def test_error_hierarchy(name, base):
+    cls = getattr(signrt, name)
+    assert issubclass(cls, signrt.SignrtError)
+    assert issubclass(cls, base)
