@@ -21,7 +21,9 @@ __all__ = ["build_parser", "main"]
 log = logging.getLogger("signrt")
 
 #: Modules that contribute subcommands (each defines ``register(subparsers)``).
-COMMAND_MODULES: tuple[str, ...] = ("signrt.cli",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "signrt.cli", "signrt.runtime.cli", "signrt.extract.cli", "signrt.daemon.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
-    except SignrtError as exc:
+    except (SignrtError, OSError) as exc:
+        # Expected failures (bad input, missing file, unavailable device): one clear line.
         print(f"signrt {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

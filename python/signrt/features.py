@@ -24,6 +24,7 @@ from .layouts import NUM_LANDMARKS
 from .spec import FeatureSpec
 
 __all__ = [
+    "FeatureStream",
     "Preprocessor",
     "preprocess",
     "preprocess_batch",
@@ -140,6 +141,80 @@ class Preprocessor:
         return f"Preprocessor(spec={self.spec.fingerprint}, F={self.spec.num_features})"
 
 
+class FeatureStream:
+    """A sliding window of the last ``max_len`` frames, featurised on demand (native).
+
+    Frames are pushed one at a time; :meth:`features` returns what :func:`preprocess` returns
+    for the frames in the window (oldest first), computed from running statistics so that
+    :meth:`push` costs O(P·C) whatever the window size.
+
+    Thread-safe: one stream may be used from several threads (calls are serialised).
+
+    Example:
+        >>> stream = FeatureStream("islr118")
+        >>> for frame in frames:                 # each (543, 3)
+        ...     stream.push(frame)
+        >>> feats, mask = stream.features()      # (64, 708), (64,)
+
+    Attributes:
+        spec: The FeatureSpec the window executes; its ``max_len`` is the window size.
+    """
+
+    def __init__(self, spec: FeatureSpec | str | None = None) -> None:
+        """Create an empty window.
+
+        Args:
+            spec: A FeatureSpec, a preset name, or spec JSON; default ``islr118``.
+        """
+        self.spec = _resolve(spec)
+        self._stream = _native_module().Stream(_native_spec(self.spec))
+
+    def push(self, frame: npt.ArrayLike) -> None:
+        """Append one frame, evicting the oldest when the window is full.
+
+        Args:
+            frame: (543, 3) landmarks of one frame, any real dtype; NaN/inf mark missing
+                values. A frame with no selected value still takes a place in the window.
+
+        Raises:
+            ShapeError: If the frame is not (543, 3) or not real-valued.
+        """
+        self._stream.push(frame)
+
+    def features(self) -> tuple[FloatArray, FloatArray]:
+        """Return the features of the window.
+
+        Returns:
+            ``(features, mask)``: float32 (max_len, F) and (max_len,), equal to
+            ``preprocess(window_frames, spec)``.
+        """
+        return self._stream.features()  # type: ignore[no-any-return]
+
+    def reset(self) -> None:
+        """Forget every frame (for example when the signer leaves)."""
+        self._stream.reset()
+
+    def __len__(self) -> int:
+        """Frames in the window (at most ``capacity``), empty frames included."""
+        return len(self._stream)
+
+    @property
+    def capacity(self) -> int:
+        """The window size W (= ``spec.max_len``)."""
+        return int(self._stream.capacity)
+
+    @property
+    def num_valid(self) -> int:
+        """Frames in the window with at least one selected landmark present."""
+        return int(self._stream.num_valid)
+
+    def __repr__(self) -> str:
+        return (
+            f"FeatureStream(spec={self.spec.fingerprint}, len={len(self)}, "
+            f"capacity={self.capacity}, num_valid={self.num_valid})"
+        )
+
+
 def _as_clip(clip: npt.ArrayLike) -> npt.NDArray[Any]:
     x = np.asarray(clip)
     if x.ndim != 3 or x.shape[1:] != (NUM_LANDMARKS, 3):
@@ -206,7 +281,7 @@ def preprocess_reference(
     feats = np.where(np.isnan(feats), s.nan_fill, feats)
     # 8. pad
     out = np.zeros((s.max_len, s.num_features), dtype=np.float32)
-    out[:t] = feats.reshape(t, -1)
+    out[:t] = feats.reshape(t, s.num_features)
     mask = np.zeros(s.max_len, dtype=np.float32)
     mask[:t] = 1.0
     return out, mask
@@ -246,7 +321,7 @@ def _fit(x: npt.NDArray[np.float64], s: FeatureSpec) -> npt.NDArray[np.float64]:
     lo = np.floor(pos).astype(np.intp)
     w = pos - lo
     hi = np.minimum(lo + 1, t - 1)
-    out = x[lo].copy()
+    out: npt.NDArray[np.float64] = x[lo].copy()
     frac = w > 0
     wf = w[frac][:, None, None]
     out[frac] = x[lo[frac]] * (1.0 - wf) + x[hi[frac]] * wf

@@ -85,8 +85,8 @@ _POSE_PAIRS = (
 def _mirror_pairs() -> list[tuple[int, int]]:
     pairs: list[tuple[int, int]] = []
     pairs += [(LEFT_HAND[i], RIGHT_HAND[i]) for i in range(21)]
-    pairs += list(zip(_LIP_LEFT_OF_IMAGE, _LIP_RIGHT_OF_IMAGE))
-    pairs += list(zip(LEFT_EYE, RIGHT_EYE))
+    pairs += list(zip(_LIP_LEFT_OF_IMAGE, _LIP_RIGHT_OF_IMAGE, strict=True))
+    pairs += list(zip(LEFT_EYE, RIGHT_EYE, strict=True))
     pairs += [(98, 327)]
     pairs += [(POSE[a], POSE[b]) for a, b in _POSE_PAIRS]
     return pairs
@@ -107,7 +107,7 @@ def mirror_permutation() -> npt.NDArray[np.intp]:
     return perm
 
 
-_MIRROR: Final = mirror_permutation()
+_MIRROR: Final[npt.NDArray[np.intp]] = mirror_permutation()
 
 
 def mirror_clip(clip: npt.ArrayLike) -> npt.NDArray[np.float32]:
@@ -118,11 +118,14 @@ def mirror_clip(clip: npt.ArrayLike) -> npt.NDArray[np.float32]:
 
     Returns:
         A new float32 array of the same shape.
+
+    Raises:
+        ShapeError: If the last two axes are not (543, 3).
     """
     x = np.asarray(clip, dtype=np.float32)
     if x.shape[-2:] != (NUM_LANDMARKS, 3):
         raise ShapeError(f"mirror_clip expects (T, 543, 3) or (543, 3) landmarks, got {x.shape}")
-    out = x[..., _MIRROR, :].copy()
+    out: npt.NDArray[np.float32] = np.take(x, _MIRROR, axis=-2)  # a new array
     out[..., 0] = 1.0 - out[..., 0]
     return out
 
@@ -188,7 +191,7 @@ def from_holistic553(data: npt.ArrayLike) -> npt.NDArray[np.float32]:
 
 
 def from_flat1662(data: npt.ArrayLike) -> npt.NDArray[np.float32]:
-    """Adapt flat 1662-value vectors (pose x,y,z,visibility ×33; face, left, right hand ×3).
+    """Adapt flat 1662-value vectors (33 pose x,y,z,visibility; face, left, right hand x,y,z).
 
     This is the common "pose 132 + face 1404 + left hand 63 + right hand 63" vector. Parts
     written as all zeros (the convention for "not detected") become NaN.

@@ -21,12 +21,12 @@ PathLike = str | os.PathLike[str]
 
 
 def existing_file(path: PathLike) -> Path:
-    """Return ``path`` as a Path, raising FileNotFoundError if it is not a regular file."""
+    """Return ``path`` as a Path; raise FileNotFoundError or IsADirectoryError if it is none."""
     p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "a folder, not a clip file", str(p))
     if not p.is_file():
-        what = "is a directory, not a clip file" if p.is_dir() else "no such clip file"
-        code = errno.EISDIR if p.is_dir() else errno.ENOENT
-        raise FileNotFoundError(code, what, str(p))
+        raise FileNotFoundError(errno.ENOENT, "no such clip file", str(p))
     return p
 
 

@@ -30,7 +30,8 @@ logger = logging.getLogger(__name__)
 NPZ_KEY: Final = "landmarks"
 
 _NPY_MAGIC: Final = b"\x93NUMPY"
-_ZIP_MAGIC: Final = b"PK\x03\x04"
+# Zip archives start with a local file header, or the end record when empty.
+_ZIP_MAGICS: Final = (b"PK\x03\x04", b"PK\x05\x06")
 # What numpy raises on malformed files: bad header or dtype, truncated data, a broken zip
 # member or a pickled (object) array refused because of allow_pickle=False.
 _LOAD_ERRORS: Final = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
@@ -94,10 +95,10 @@ def read_npz(path: PathLike, key: str | None = None) -> FloatArray:
             numeric or has a shape of no known layout.
     """
     p = existing_file(path)
-    if _magic(p, len(_ZIP_MAGIC)) != _ZIP_MAGIC:
+    if _magic(p, 4) not in _ZIP_MAGICS:
         raise DataError(f"{p}: not a .npz file (not a zip archive)")
     try:
-        with np.load(p, allow_pickle=False) as archive:
+        with open(p, "rb") as fh, np.load(fh, allow_pickle=False) as archive:
             names = list(archive.files)
             if key is not None:
                 name = key
@@ -150,7 +151,9 @@ def write_npz(path: PathLike, clip: npt.ArrayLike, *, compressed: bool = True) -
         ShapeError: If the clip matches no known layout.
     """
     x = clip_for_writing(clip)
-    save = np.savez_compressed if compressed else np.savez
     with atomic_write(path) as fh:
-        save(fh, **{NPZ_KEY: x})
+        if compressed:
+            np.savez_compressed(fh, landmarks=x)
+        else:
+            np.savez(fh, landmarks=x)
     logger.debug("wrote %s: %d frames", path, x.shape[0])

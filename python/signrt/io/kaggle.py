@@ -57,6 +57,11 @@ _SIZES: Final = np.array([478, len(LEFT_HAND), len(POSE), len(RIGHT_HAND)], dtyp
 _IRIS_ROWS: Final = 10
 
 
+def _reason(exc: BaseException) -> str:
+    """Return the message of a pyarrow error on one line."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def _check_schema(path: Path, schema: pa.Schema) -> None:
     names = list(schema.names)
     missing = [c for c in _NEEDED if c not in names]
@@ -137,12 +142,12 @@ def read_parquet(path: PathLike) -> FloatArray:
     try:
         pfile = pq.ParquetFile(p)
     except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"{p}: not a readable parquet file ({exc})") from None
+        raise DataError(f"{p}: not a readable parquet file ({_reason(exc)})") from None
     try:
         _check_schema(p, pfile.schema_arrow)
         table = pfile.read(columns=list(_NEEDED))
     except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"{p}: corrupt or truncated parquet data ({exc})") from None
+        raise DataError(f"{p}: corrupt or truncated parquet data ({_reason(exc)})") from None
     finally:
         pfile.close()
 
@@ -172,12 +177,12 @@ def read_parquet(path: PathLike) -> FloatArray:
     inverse = inverse.reshape(-1)
     offsets = _OFFSETS_553 if irises else _OFFSETS_543
     key = inverse * rows + offsets[part] + index
-    counts = np.bincount(key, minlength=frames.size * rows)
-    dup = np.flatnonzero(counts[key] > 1)
-    if dup.size:
-        i = int(dup[0])
+    _, first, counts = np.unique(key, return_index=True, return_counts=True)
+    if counts.size != n:
+        d = int(np.argmax(counts > 1))
+        i = int(first[d])
         raise DataError(
-            f"{p}: duplicated rows: {int(counts[key[i]])} rows for "
+            f"{p}: duplicated rows: {int(counts[d])} rows for "
             f"{_row_name(int(frame[i]), int(part[i]), int(index[i]))}"
         )
     if n != frames.size * rows:

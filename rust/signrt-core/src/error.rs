@@ -26,12 +26,18 @@ pub enum Error {
 impl Error {
     /// A spec error about `field`.
     pub fn spec(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Spec { field: Some(field.into()), message: message.into() }
+        Error::Spec {
+            field: Some(field.into()),
+            message: message.into(),
+        }
     }
 
     /// A spec error about the whole document.
     pub fn spec_doc(message: impl Into<String>) -> Self {
-        Error::Spec { field: None, message: message.into() }
+        Error::Spec {
+            field: None,
+            message: message.into(),
+        }
     }
 }
 

@@ -111,7 +111,10 @@ pub(crate) struct Affine {
 }
 
 impl Affine {
-    pub const IDENTITY: Affine = Affine { centre: [0.0; NUM_COORDS], inv_scale: [1.0; NUM_COORDS] };
+    pub const IDENTITY: Affine = Affine {
+        centre: [0.0; NUM_COORDS],
+        inv_scale: [1.0; NUM_COORDS],
+    };
 }
 
 /// Sums of the normalisation inputs over kept frames (the "NaN-mean over t" of step 3).
@@ -197,7 +200,11 @@ impl CentreSums {
 
     /// shoulders: the scale (mean distance) with its fallbacks.
     pub fn shoulder_scale(&self) -> f64 {
-        let s = if self.dist_count > 0 { self.dist_sum / self.dist_count as f64 } else { f64::NAN };
+        let s = if self.dist_count > 0 {
+            self.dist_sum / self.dist_count as f64
+        } else {
+            f64::NAN
+        };
         scale_or_fallback(s)
     }
 }
@@ -226,7 +233,13 @@ fn out_value(v: f64, nan_fill: f32) -> f32 {
 
 /// Steps 5–8: write T' rows of normalised, fitted values (`fitted`, (T', P, C)) as output
 /// rows with their motion channels, pad the rest with zeros and set the mask.
-pub(crate) fn emit(fitted: &[f64], rows: usize, spec: &FeatureSpec, feats: &mut [f32], mask: &mut [f32]) {
+pub(crate) fn emit(
+    fitted: &[f64],
+    rows: usize,
+    spec: &FeatureSpec,
+    feats: &mut [f32],
+    mask: &mut [f32],
+) {
     let p_count = spec.num_points();
     let c = spec.coords();
     let pc = p_count * c;
@@ -273,7 +286,12 @@ pub(crate) fn emit(fitted: &[f64], rows: usize, spec: &FeatureSpec, feats: &mut 
 /// Steps 1–2 and the inputs of step 3: select the used values of every frame into
 /// `sel` (dropping empty frames if the spec says so) and sum the centre/scale inputs.
 /// Returns the number of kept frames.
-fn select<S: Sample>(clip: &[S], spec: &FeatureSpec, sel: &mut Vec<f64>, sums: &mut CentreSums) -> usize {
+fn select<S: Sample>(
+    clip: &[S],
+    spec: &FeatureSpec,
+    sel: &mut Vec<f64>,
+    sums: &mut CentreSums,
+) -> usize {
     let t_in = clip.len() / FRAME_LEN;
     let c = spec.coords();
     let lm = spec.landmarks();
@@ -351,7 +369,10 @@ pub(crate) fn affine_of(spec: &FeatureSpec, sums: &CentreSums, scale: [f64; NUM_
     for ch in 0..NUM_COORDS {
         inv[ch] = 1.0 / scale[ch];
     }
-    Affine { centre: sums.centre(), inv_scale: inv }
+    Affine {
+        centre: sums.centre(),
+        inv_scale: inv,
+    }
 }
 
 /// Normalise `src` rows ((n, P, C)) into `dst`.
@@ -500,7 +521,8 @@ pub fn preprocess_batch_into(
     let l = spec.max_len();
     let lf = l * spec.num_features();
     for (i, clip) in clips.iter().enumerate() {
-        clip.num_frames().map_err(|e| Error::Shape(format!("clip {i}: {e}")))?;
+        clip.num_frames()
+            .map_err(|e| Error::Shape(format!("clip {i}: {e}")))?;
     }
     if feats.len() != clips.len() * lf || mask.len() != clips.len() * l {
         return Err(Error::Shape(format!(
@@ -545,4 +567,351 @@ pub fn preprocess_batch(clips: &[ClipRef<'_>], spec: &FeatureSpec) -> Result<(Ve
     let mut mask = vec![0.0f32; clips.len() * spec.max_len()];
     preprocess_batch_into(clips, spec, &mut feats, &mut mask)?;
     Ok((feats, mask))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+
+    /// A (T, 543, 3) clip of NaN.
+    fn empty_clip(t: usize) -> Vec<f32> {
+        vec![f32::NAN; t * FRAME_LEN]
+    }
+
+    fn set(clip: &mut [f32], t: usize, lm: usize, xyz: [f32; 3]) {
+        clip[t * FRAME_LEN + lm * 3..t * FRAME_LEN + lm * 3 + 3].copy_from_slice(&xyz);
+    }
+
+    fn spec(
+        landmarks: Vec<usize>,
+        normalize: Normalize,
+        max_len: usize,
+        lags: Vec<usize>,
+    ) -> FeatureSpec {
+        FeatureSpec::new(
+            landmarks,
+            2,
+            normalize,
+            max_len,
+            Fit::Truncate,
+            lags,
+            true,
+            0.0,
+        )
+        .unwrap()
+    }
+
+    fn run(clip: &[f32], spec: &FeatureSpec) -> (Vec<f32>, Vec<f32>) {
+        preprocess(ClipRef::F32(clip), spec).unwrap()
+    }
+
+    #[test]
+    fn zero_frames_give_padding_only() {
+        let s = fixtures::islr118(16, Fit::Truncate);
+        let (f, m) = run(&[], &s);
+        assert_eq!(f.len(), 16 * 708);
+        assert!(f.iter().all(|v| *v == 0.0));
+        assert!(m.iter().all(|v| *v == 0.0));
+    }
+
+    #[test]
+    fn all_missing_clip_has_no_real_frame() {
+        let s = fixtures::islr118(8, Fit::Resample);
+        let (f, m) = run(&empty_clip(20), &s);
+        assert!(f.iter().all(|v| *v == 0.0));
+        assert!(m.iter().all(|v| *v == 0.0));
+    }
+
+    #[test]
+    fn one_frame_without_normalisation() {
+        let s = spec(vec![5, 7], Normalize::None, 4, vec![1]);
+        let mut c = empty_clip(1);
+        set(&mut c, 0, 5, [0.25, 0.5, 9.0]);
+        set(&mut c, 0, 7, [1.0, f32::NAN, 9.0]);
+        let (f, m) = run(&c, &s);
+        // point-major: x, y, dx, dy per point
+        assert_eq!(&f[..8], &[0.25, 0.5, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]);
+        assert!(f[8..].iter().all(|v| *v == 0.0));
+        assert_eq!(m, vec![1.0, 0.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn reference_rms_by_hand() {
+        // Reference 0 at (0.5, 0.5) and (0.7, 0.3): centre (0.6, 0.4).
+        let s = spec(
+            vec![0, 1],
+            Normalize::ReferenceRms { reference: 0 },
+            4,
+            vec![],
+        );
+        let mut c = empty_clip(2);
+        set(&mut c, 0, 0, [0.5, 0.5, 0.0]);
+        set(&mut c, 1, 0, [0.7, 0.3, 0.0]);
+        set(&mut c, 0, 1, [0.6, 0.8, 0.0]);
+        set(&mut c, 1, 1, [f32::NAN, f32::NAN, f32::NAN]);
+        let (f, _) = run(&c, &s);
+        let cx = (0.5f64 + 0.7) / 2.0;
+        let cy = (0.5f64 + 0.3) / 2.0;
+        let xs = [0.5f32, 0.6, 0.7].map(f64::from);
+        let ys = [0.5f32, 0.8, 0.3].map(f64::from);
+        let sx = (xs.iter().map(|v| (v - cx).powi(2)).sum::<f64>() / 3.0).sqrt();
+        let sy = (ys.iter().map(|v| (v - cy).powi(2)).sum::<f64>() / 3.0).sqrt();
+        let want = [
+            (f64::from(0.5f32) - cx) / sx,
+            (f64::from(0.5f32) - cy) / sy,
+            (f64::from(0.6f32) - cx) / sx,
+            (f64::from(0.8f32) - cy) / sy,
+        ];
+        for (g, w) in f[..4].iter().zip(want) {
+            assert!((f64::from(*g) - w).abs() < 1e-6, "{g} vs {w}");
+        }
+        // Point 1 is missing in frame 1 -> nan_fill (0).
+        assert_eq!(f[2 * 2 + 2], 0.0);
+        assert_eq!(f[2 * 2 + 3], 0.0);
+    }
+
+    #[test]
+    fn reference_missing_falls_back_to_half_and_tiny_scale_to_one() {
+        let s = spec(
+            vec![3],
+            Normalize::ReferenceRms { reference: 17 },
+            2,
+            vec![],
+        );
+        let mut c = empty_clip(2);
+        set(&mut c, 0, 3, [0.5, 0.5, 0.0]);
+        set(&mut c, 1, 3, [0.5, 0.5, 0.0]);
+        let (f, _) = run(&c, &s);
+        assert!(f.iter().all(|v| *v == 0.0), "{f:?}");
+    }
+
+    #[test]
+    fn shoulders_by_hand() {
+        let s = spec(vec![500, 501, 468], Normalize::Shoulders, 2, vec![]);
+        let mut c = empty_clip(1);
+        set(&mut c, 0, 500, [0.4, 0.5, 0.0]);
+        set(&mut c, 0, 501, [0.6, 0.5, 0.0]);
+        set(&mut c, 0, 468, [0.7, 0.9, 0.0]);
+        let (f, _) = run(&c, &s);
+        let d = f64::from(0.6f32) - f64::from(0.4f32);
+        let cx = (f64::from(0.4f32) + f64::from(0.6f32)) / 2.0;
+        let want = [
+            (f64::from(0.4f32) - cx) / d,
+            0.0,
+            (f64::from(0.6f32) - cx) / d,
+            0.0,
+            (f64::from(0.7f32) - cx) / d,
+            (f64::from(0.9f32) - 0.5) / d,
+        ];
+        for (g, w) in f[..6].iter().zip(want) {
+            assert!((f64::from(*g) - w).abs() < 1e-6, "{g} vs {w}");
+        }
+    }
+
+    #[test]
+    fn infinity_is_missing() {
+        let s = fixtures::islr118(8, Fit::Truncate);
+        let mut a = vec![0.3f32; 5 * FRAME_LEN];
+        for (i, v) in a.iter_mut().enumerate() {
+            *v = (i % 97) as f32 / 97.0;
+        }
+        let mut b = a.clone();
+        for i in (0..a.len()).step_by(11) {
+            a[i] = if i % 2 == 0 {
+                f32::INFINITY
+            } else {
+                f32::NEG_INFINITY
+            };
+            b[i] = f32::NAN;
+        }
+        assert_eq!(run(&a, &s), run(&b, &s));
+        assert!(run(&a, &s).0.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn resample_takes_exact_positions_and_interpolates_between() {
+        let mk = |t: usize| {
+            let mut c = empty_clip(t);
+            for i in 0..t {
+                set(&mut c, i, 0, [i as f32, 10.0 * i as f32, 0.0]);
+            }
+            c
+        };
+        let s = FeatureSpec::new(
+            vec![0],
+            2,
+            Normalize::None,
+            3,
+            Fit::Resample,
+            vec![],
+            true,
+            0.0,
+        )
+        .unwrap();
+        // T = 5 onto 3: positions 0, 2, 4 (exact)
+        let (f, m) = run(&mk(5), &s);
+        assert_eq!(f, vec![0.0, 0.0, 2.0, 20.0, 4.0, 40.0]);
+        assert_eq!(m, vec![1.0; 3]);
+        // T = 4 onto 3: positions 0, 1.5, 3
+        let (f, _) = run(&mk(4), &s);
+        assert_eq!(f, vec![0.0, 0.0, 1.5, 15.0, 3.0, 30.0]);
+        // max_len 1: the first frame
+        let s1 = FeatureSpec::new(
+            vec![0],
+            2,
+            Normalize::None,
+            1,
+            Fit::Resample,
+            vec![],
+            true,
+            0.0,
+        )
+        .unwrap();
+        assert_eq!(run(&mk(4), &s1).0, vec![0.0, 0.0]);
+        // truncate keeps the first frames
+        let st = FeatureSpec::new(
+            vec![0],
+            2,
+            Normalize::None,
+            3,
+            Fit::Truncate,
+            vec![],
+            true,
+            0.0,
+        )
+        .unwrap();
+        assert_eq!(run(&mk(5), &st).0, vec![0.0, 0.0, 1.0, 10.0, 2.0, 20.0]);
+    }
+
+    #[test]
+    fn resample_with_missing_neighbour_is_missing() {
+        let mut c = empty_clip(4);
+        for i in 0..4 {
+            set(&mut c, i, 0, [i as f32, 1.0, 0.0]);
+        }
+        set(&mut c, 2, 0, [f32::NAN, 1.0, 0.0]);
+        let s = FeatureSpec::new(
+            vec![0],
+            2,
+            Normalize::None,
+            3,
+            Fit::Resample,
+            vec![],
+            true,
+            -7.0,
+        )
+        .unwrap();
+        let (f, _) = run(&c, &s);
+        assert_eq!(f, vec![0.0, 1.0, -7.0, 1.0, 3.0, 1.0]);
+    }
+
+    #[test]
+    fn motion_is_zero_past_the_end() {
+        let mut c = empty_clip(3);
+        for i in 0..3 {
+            set(&mut c, i, 0, [(i * i) as f32, 0.0, 0.0]);
+        }
+        let s = spec(vec![0], Normalize::None, 5, vec![1, 2]);
+        let (f, m) = run(&c, &s);
+        // row: x, y, d1x, d1y, d2x, d2y
+        assert_eq!(&f[0..6], &[0.0, 0.0, 1.0, 0.0, 4.0, 0.0]);
+        assert_eq!(&f[6..12], &[1.0, 0.0, 3.0, 0.0, 0.0, 0.0]);
+        assert_eq!(&f[12..18], &[4.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert!(f[18..].iter().all(|v| *v == 0.0));
+        assert_eq!(m, vec![1.0, 1.0, 1.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn empty_frames_dropped_or_kept() {
+        let mut c = empty_clip(3);
+        set(&mut c, 0, 0, [1.0, 2.0, 0.0]);
+        set(&mut c, 2, 0, [3.0, 4.0, 0.0]);
+        let drop = spec(vec![0], Normalize::None, 4, vec![1]);
+        let (f, m) = run(&c, &drop);
+        assert_eq!(&f[..8], &[1.0, 2.0, 2.0, 2.0, 3.0, 4.0, 0.0, 0.0]);
+        assert_eq!(m, vec![1.0, 1.0, 0.0, 0.0]);
+        let keep = FeatureSpec::new(
+            vec![0],
+            2,
+            Normalize::None,
+            4,
+            Fit::Truncate,
+            vec![1],
+            false,
+            9.0,
+        )
+        .unwrap();
+        let (f, m) = run(&c, &keep);
+        assert_eq!(
+            &f[..12],
+            &[1.0, 2.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0, 3.0, 4.0, 0.0, 0.0]
+        );
+        assert_eq!(m, vec![1.0, 1.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn output_stays_finite_for_huge_values() {
+        let s = FeatureSpec::new(
+            vec![0, 1],
+            3,
+            Normalize::None,
+            4,
+            Fit::Truncate,
+            vec![1],
+            true,
+            0.0,
+        )
+        .unwrap();
+        let mut c = empty_clip(2);
+        set(&mut c, 0, 0, [f32::MAX, -f32::MAX, 1.0]);
+        set(&mut c, 1, 0, [-f32::MAX, f32::MAX, 1.0]);
+        let (f, _) = run(&c, &s);
+        assert!(f.iter().all(|v| v.is_finite()));
+        let s = fixtures::hands_pose(4, Fit::Truncate);
+        let mut c = empty_clip(2);
+        set(&mut c, 0, 500, [0.5, 0.5, 0.0]);
+        set(&mut c, 0, 501, [0.5, 0.5, 0.0]);
+        set(&mut c, 0, 468, [f32::MAX, 0.5, 0.0]);
+        assert!(run(&c, &s).0.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn f32_and_f64_inputs_agree() {
+        let s = fixtures::islr118(16, Fit::Resample);
+        let a: Vec<f32> = (0..40 * FRAME_LEN)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
+            .collect();
+        let b: Vec<f64> = a.iter().map(|v| f64::from(*v)).collect();
+        assert_eq!(
+            preprocess(ClipRef::F32(&a), &s).unwrap(),
+            preprocess(ClipRef::F64(&b), &s).unwrap()
+        );
+    }
+
+    #[test]
+    fn batch_equals_per_clip_and_names_bad_clips() {
+        let s = fixtures::islr118(16, Fit::Truncate);
+        let clips: Vec<Vec<f32>> = (0..7)
+            .map(|k| {
+                (0..(k * 5) * FRAME_LEN)
+                    .map(|i| ((i * 31 + k) % 113) as f32 / 113.0)
+                    .collect()
+            })
+            .collect();
+        let refs: Vec<ClipRef<'_>> = clips.iter().map(|c| ClipRef::F32(c)).collect();
+        let (f, m) = preprocess_batch(&refs, &s).unwrap();
+        let lf = 16 * s.num_features();
+        for (i, c) in refs.iter().enumerate() {
+            let (fi, mi) = preprocess(*c, &s).unwrap();
+            assert_eq!(&f[i * lf..(i + 1) * lf], fi.as_slice());
+            assert_eq!(&m[i * 16..(i + 1) * 16], mi.as_slice());
+        }
+        let bad = [ClipRef::F32(&clips[1]), ClipRef::F32(&clips[1][..10])];
+        match preprocess_batch(&bad, &s) {
+            Err(Error::Shape(msg)) => assert!(msg.starts_with("clip 1:"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(preprocess_batch(&[], &s).unwrap(), (vec![], vec![]));
+    }
 }

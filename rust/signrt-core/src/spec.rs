@@ -136,19 +136,28 @@ impl FeatureSpec {
         if let Some(key) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
             return Err(Error::spec(
                 key.clone(),
-                format!("{key}: unknown key in FeatureSpec (known keys: {})", KEYS.join(", ")),
+                format!(
+                    "{key}: unknown key in FeatureSpec (known keys: {})",
+                    KEYS.join(", ")
+                ),
             ));
         }
         for key in KEYS {
             if !obj.contains_key(key) {
-                return Err(Error::spec(key, format!("{key}: missing key in FeatureSpec")));
+                return Err(Error::spec(
+                    key,
+                    format!("{key}: missing key in FeatureSpec"),
+                ));
             }
         }
         for key in ["landmarks", "motion_lags"] {
             if !obj[key].is_array() {
                 return Err(Error::spec(
                     key,
-                    format!("{key}: must be a list of integers, got {}", py_repr(&obj[key])),
+                    format!(
+                        "{key}: must be a list of integers, got {}",
+                        py_repr(&obj[key])
+                    ),
                 ));
             }
         }
@@ -184,7 +193,10 @@ impl FeatureSpec {
                 ),
             ));
         }
-        let raw_landmarks = obj["landmarks"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let raw_landmarks = obj["landmarks"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         if raw_landmarks.is_empty() {
             return Err(Error::spec(
                 "landmarks",
@@ -205,7 +217,10 @@ impl FeatureSpec {
                 ));
             }
             if !seen.insert(i) {
-                return Err(Error::spec("landmarks", format!("landmarks: index {i} appears twice")));
+                return Err(Error::spec(
+                    "landmarks",
+                    format!("landmarks: index {i} appears twice"),
+                ));
             }
             landmarks.push(i as usize);
         }
@@ -229,11 +244,18 @@ impl FeatureSpec {
             _ => {
                 return Err(Error::spec(
                     "fit",
-                    format!("fit: must be one of {}, got {}", py_list(&FITS), py_repr(&obj["fit"])),
+                    format!(
+                        "fit: must be one of {}, got {}",
+                        py_list(&FITS),
+                        py_repr(&obj["fit"])
+                    ),
                 ))
             }
         };
-        let raw_lags = obj["motion_lags"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let raw_lags = obj["motion_lags"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let mut motion_lags = Vec::with_capacity(raw_lags.len());
         let mut prev = 0i128;
         for v in raw_lags {
@@ -281,7 +303,10 @@ impl FeatureSpec {
         if !nan_fill.is_finite() {
             return Err(Error::spec(
                 "nan_fill",
-                format!("nan_fill: must be finite, got {}", py_repr(&obj["nan_fill"])),
+                format!(
+                    "nan_fill: must be finite, got {}",
+                    py_repr(&obj["nan_fill"])
+                ),
             ));
         }
         Ok(FeatureSpec {
@@ -320,7 +345,10 @@ impl FeatureSpec {
         m.insert("max_len".into(), Value::from(self.max_len));
         m.insert("fit".into(), Value::from(self.fit_name()));
         m.insert("motion_lags".into(), Value::from(self.motion_lags.clone()));
-        m.insert("drop_empty_frames".into(), Value::from(self.drop_empty_frames));
+        m.insert(
+            "drop_empty_frames".into(),
+            Value::from(self.drop_empty_frames),
+        );
         m.insert(
             "nan_fill".into(),
             serde_json::Number::from_f64(self.nan_fill).map_or(Value::Null, Value::Number),
@@ -338,12 +366,20 @@ impl FeatureSpec {
         let _ = write!(s, ", \"coords\": {}, \"normalize\": ", self.coords);
         match self.normalize {
             Normalize::ReferenceRms { reference } => {
-                let _ = write!(s, "{{\"kind\": \"reference_rms\", \"reference\": {reference}}}");
+                let _ = write!(
+                    s,
+                    "{{\"kind\": \"reference_rms\", \"reference\": {reference}}}"
+                );
             }
             Normalize::Shoulders => s.push_str("{\"kind\": \"shoulders\"}"),
             Normalize::None => s.push_str("{\"kind\": \"none\"}"),
         }
-        let _ = write!(s, ", \"max_len\": {}, \"fit\": \"{}\", \"motion_lags\": ", self.max_len, self.fit_name());
+        let _ = write!(
+            s,
+            ", \"max_len\": {}, \"fit\": \"{}\", \"motion_lags\": ",
+            self.max_len,
+            self.fit_name()
+        );
         write_int_list(&mut s, &self.motion_lags);
         let _ = write!(
             s,
@@ -418,7 +454,10 @@ fn parse_normalize(value: &Value) -> Result<Normalize> {
             ),
         ));
     };
-    if let Some(key) = obj.keys().find(|k| k.as_str() != "kind" && k.as_str() != "reference") {
+    if let Some(key) = obj
+        .keys()
+        .find(|k| k.as_str() != "kind" && k.as_str() != "reference")
+    {
         return Err(Error::spec(
             format!("normalize.{key}"),
             format!("normalize.{key}: unknown key (known keys: kind, reference)"),
@@ -446,7 +485,9 @@ fn parse_normalize(value: &Value) -> Result<Normalize> {
                     ),
                 ));
             }
-            Ok(Normalize::ReferenceRms { reference: r as usize })
+            Ok(Normalize::ReferenceRms {
+                reference: r as usize,
+            })
         }
         Some(k @ ("shoulders" | "none")) => {
             if reference.is_some() {
@@ -455,7 +496,11 @@ fn parse_normalize(value: &Value) -> Result<Normalize> {
                     format!("normalize.reference: only reference_rms takes a reference, not '{k}'"),
                 ));
             }
-            Ok(if k == "shoulders" { Normalize::Shoulders } else { Normalize::None })
+            Ok(if k == "shoulders" {
+                Normalize::Shoulders
+            } else {
+                Normalize::None
+            })
         }
         _ => Err(Error::spec(
             "normalize.kind",
@@ -478,7 +523,10 @@ fn int_of(value: &Value, name: &str) -> Result<i128> {
             return Ok(i128::from(u));
         }
     }
-    Err(Error::spec(name, format!("{name} must be an integer, got {}", py_repr(value))))
+    Err(Error::spec(
+        name,
+        format!("{name} must be an integer, got {}", py_repr(value)),
+    ))
 }
 
 fn write_int_list(s: &mut String, items: &[usize]) {
@@ -531,8 +579,10 @@ fn py_repr(value: &Value) -> String {
             format!("[{}]", items.join(", "))
         }
         Value::Object(o) => {
-            let items: Vec<String> =
-                o.iter().map(|(k, v)| format!("'{k}': {}", py_repr(v))).collect();
+            let items: Vec<String> = o
+                .iter()
+                .map(|(k, v)| format!("'{k}': {}", py_repr(v)))
+                .collect();
             format!("{{{}}}", items.join(", "))
         }
     }
@@ -544,15 +594,25 @@ pub(crate) fn py_float_repr(x: f64) -> String {
         return "NaN".into();
     }
     if x.is_infinite() {
-        return if x > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if x > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     if x == 0.0 {
-        return if x.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if x.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     let sci = format!("{x:e}"); // e.g. "-1.2345e-7", shortest round-trip digits
     let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    let (sign, mantissa) = mantissa.strip_prefix('-').map_or(("", mantissa), |m| ("-", m));
+    let (sign, mantissa) = mantissa
+        .strip_prefix('-')
+        .map_or(("", mantissa), |m| ("-", m));
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
     if (-4..16).contains(&exp) {
         let n = digits.len() as i32;
@@ -570,7 +630,11 @@ pub(crate) fn py_float_repr(x: f64) -> String {
         } else {
             digits
         };
-        format!("{sign}{m}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+        format!(
+            "{sign}{m}e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        )
     }
 }
 
@@ -600,9 +664,13 @@ fn rewrite_nonfinite_tokens(text: &str) -> std::borrow::Cow<'_, str> {
         } else if c == '"' {
             in_string = true;
         } else {
-            let token = [("-Infinity", NEG_INF_TOKEN), ("Infinity", INF_TOKEN), ("NaN", NAN_TOKEN)]
-                .into_iter()
-                .find(|(t, _)| rest.starts_with(t));
+            let token = [
+                ("-Infinity", NEG_INF_TOKEN),
+                ("Infinity", INF_TOKEN),
+                ("NaN", NAN_TOKEN),
+            ]
+            .into_iter()
+            .find(|(t, _)| rest.starts_with(t));
             if let Some((t, stand_in)) = token {
                 out.push('"');
                 out.push_str(&stand_in.replace('\u{0}', "\\u0000"));
@@ -651,7 +719,10 @@ mod tests {
         assert_eq!(s.num_features(), 18);
         let again = FeatureSpec::from_json(&s.to_json()).unwrap();
         assert_eq!(s, again);
-        assert_eq!(serde_json::from_str::<Value>(&s.to_json()).unwrap(), s.to_value());
+        assert_eq!(
+            serde_json::from_str::<Value>(&s.to_json()).unwrap(),
+            s.to_value()
+        );
     }
 
     #[test]
@@ -695,16 +766,37 @@ mod tests {
             (with("layout", Value::from("mediapipe")), Some("layout")),
             (with("layout", Value::from(5)), Some("layout")),
             (with("landmarks", serde_json::json!([])), Some("landmarks")),
-            (with("landmarks", serde_json::json!([543])), Some("landmarks")),
-            (with("landmarks", serde_json::json!([-1])), Some("landmarks")),
-            (with("landmarks", serde_json::json!([1, 1])), Some("landmarks")),
-            (with("landmarks", serde_json::json!([true])), Some("landmarks")),
-            (with("landmarks", serde_json::json!("0,1")), Some("landmarks")),
+            (
+                with("landmarks", serde_json::json!([543])),
+                Some("landmarks"),
+            ),
+            (
+                with("landmarks", serde_json::json!([-1])),
+                Some("landmarks"),
+            ),
+            (
+                with("landmarks", serde_json::json!([1, 1])),
+                Some("landmarks"),
+            ),
+            (
+                with("landmarks", serde_json::json!([true])),
+                Some("landmarks"),
+            ),
+            (
+                with("landmarks", serde_json::json!("0,1")),
+                Some("landmarks"),
+            ),
             (with("coords", Value::from(4)), Some("coords")),
             (with("coords", Value::from(2.0)), Some("coords")),
             (with("normalize", Value::from("none")), Some("normalize")),
-            (with("normalize", serde_json::json!({"kind": "zscore"})), Some("normalize.kind")),
-            (with("normalize", serde_json::json!({})), Some("normalize.kind")),
+            (
+                with("normalize", serde_json::json!({"kind": "zscore"})),
+                Some("normalize.kind"),
+            ),
+            (
+                with("normalize", serde_json::json!({})),
+                Some("normalize.kind"),
+            ),
             (
                 with("normalize", serde_json::json!({"kind": "none", "scale": 1})),
                 Some("normalize.scale"),
@@ -714,20 +806,38 @@ mod tests {
                 Some("normalize.reference"),
             ),
             (
-                with("normalize", serde_json::json!({"kind": "reference_rms", "reference": 600})),
+                with(
+                    "normalize",
+                    serde_json::json!({"kind": "reference_rms", "reference": 600}),
+                ),
                 Some("normalize.reference"),
             ),
             (
-                with("normalize", serde_json::json!({"kind": "shoulders", "reference": 1})),
+                with(
+                    "normalize",
+                    serde_json::json!({"kind": "shoulders", "reference": 1}),
+                ),
                 Some("normalize.reference"),
             ),
             (with("max_len", Value::from(0)), Some("max_len")),
             (with("max_len", Value::from(4097)), Some("max_len")),
             (with("fit", Value::from("pad")), Some("fit")),
-            (with("motion_lags", serde_json::json!([2, 1])), Some("motion_lags")),
-            (with("motion_lags", serde_json::json!([0])), Some("motion_lags")),
-            (with("motion_lags", serde_json::json!([8])), Some("motion_lags")),
-            (with("drop_empty_frames", Value::from(1)), Some("drop_empty_frames")),
+            (
+                with("motion_lags", serde_json::json!([2, 1])),
+                Some("motion_lags"),
+            ),
+            (
+                with("motion_lags", serde_json::json!([0])),
+                Some("motion_lags"),
+            ),
+            (
+                with("motion_lags", serde_json::json!([8])),
+                Some("motion_lags"),
+            ),
+            (
+                with("drop_empty_frames", Value::from(1)),
+                Some("drop_empty_frames"),
+            ),
             (with("nan_fill", Value::from(true)), Some("nan_fill")),
             (with("nan_fill", Value::from("0")), Some("nan_fill")),
         ];
@@ -741,13 +851,21 @@ mod tests {
 
     #[test]
     fn shoulders_accepts_null_reference() {
-        let v = with("normalize", serde_json::json!({"kind": "shoulders", "reference": null}));
-        assert_eq!(FeatureSpec::from_value(&v).unwrap().normalize(), Normalize::Shoulders);
+        let v = with(
+            "normalize",
+            serde_json::json!({"kind": "shoulders", "reference": null}),
+        );
+        assert_eq!(
+            FeatureSpec::from_value(&v).unwrap().normalize(),
+            Normalize::Shoulders
+        );
     }
 
     #[test]
     fn nonfinite_tokens_like_python() {
-        let text = base().to_string().replace("\"nan_fill\":0.0", "\"nan_fill\":NaN");
+        let text = base()
+            .to_string()
+            .replace("\"nan_fill\":0.0", "\"nan_fill\":NaN");
         assert!(text.contains("NaN"));
         match FeatureSpec::from_json(&text) {
             Err(Error::Spec { field, message }) => {
@@ -756,7 +874,9 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let text = base().to_string().replace("\"max_len\":8", "\"max_len\":-Infinity");
+        let text = base()
+            .to_string()
+            .replace("\"max_len\":8", "\"max_len\":-Infinity");
         let err = FeatureSpec::from_json(&text).unwrap_err();
         assert!(matches!(err, Error::Spec { field: Some(f), .. } if f == "max_len"));
         // Inside strings the tokens are left alone.

@@ -36,7 +36,7 @@ __all__ = ["CNNTransformer", "CNNTransformerConfig"]
 
 @dataclass
 class CNNTransformerConfig(ModelConfig):
-    """Options of ``cnn_transformer`` (the defaults give about 1.6M parameters on islr118).
+    """Options of ``cnn_transformer`` (the defaults give about 1.8M parameters on islr118).
 
     Attributes:
         dim: Model width.

@@ -118,6 +118,8 @@ class SignModel(nn.Module):
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def _check_inputs(self, features: Tensor, mask: Tensor) -> None:
+        if torch.jit.is_tracing():  # shapes are fixed by the example inputs while tracing
+            return
         if features.dim() != 3 or features.shape[-1] != self.spec.num_features:
             raise ModelError(
                 f"features must be (B, L, {self.spec.num_features}), got {tuple(features.shape)}"
@@ -150,7 +152,7 @@ def zero_padding(x: Tensor, valid: Tensor) -> Tensor:
         x with every padded frame zero, same shape.
     """
     cond = valid.reshape(valid.shape + (1,) * (x.dim() - 2))  # (B, L, 1, ...)
-    return torch.where(cond, x, torch.zeros_like(x))
+    return torch.where(cond, x, 0.0)
 
 
 def masked_mean(x: Tensor, valid: Tensor) -> Tensor:
@@ -164,7 +166,7 @@ def masked_mean(x: Tensor, valid: Tensor) -> Tensor:
         (B, D) means.
     """
     w = valid.to(x.dtype).unsqueeze(-1)  # (B, L, 1)
-    total = torch.where(valid.unsqueeze(-1), x, torch.zeros_like(x)).sum(dim=1)  # (B, D)
+    total = torch.where(valid.unsqueeze(-1), x, 0.0).sum(dim=1)  # (B, D)
     count = w.sum(dim=1).clamp(min=1.0)  # (B, 1)
     return total / count
 
@@ -179,7 +181,7 @@ def masked_softmax(scores: Tensor, key_valid: Tensor) -> Tensor:
     Returns:
         Weights of the same shape; a fully masked row is uniform (finite).
     """
-    filled = torch.where(key_valid, scores, torch.full_like(scores, MASK_FILL))
+    filled = torch.where(key_valid, scores, MASK_FILL)
     return torch.softmax(filled, dim=-1)
 
 
@@ -308,7 +310,7 @@ class AttentionPool(nn.Module):
         """Pool (B, L, D) to (B, D) over the frames where ``valid`` (B, L) is true."""
         s = self.score(torch.tanh(self.proj(x))).squeeze(-1)  # (B, L)
         w = masked_softmax(s, valid).unsqueeze(-1)  # (B, L, 1)
-        x = torch.where(valid.unsqueeze(-1), x, torch.zeros_like(x))  # no NaN*0 leaks
+        x = torch.where(valid.unsqueeze(-1), x, 0.0)  # no NaN*0 leaks
         return (w * x).sum(dim=1)  # (B, D)
 
 

@@ -1,0 +1,41 @@
+"""The on-device camera daemon: pipeline threads, HTTP + WebSocket server, metrics, systemd.
+
+Install the ``serve`` extra (aiohttp, prometheus-client), and the ``camera`` extra for real
+cameras (the bundled replay source needs neither MediaPipe nor OpenCV). Run it with
+``signrt serve``; embed it with :class:`Daemon`. Nothing heavy is imported here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import DaemonConfig
+    from .pipeline import FrameResult, Pipeline
+    from .server import Daemon, bundled_replay
+    from .systemd import Notifier
+
+__all__ = ["Daemon", "DaemonConfig", "FrameResult", "Notifier", "Pipeline", "bundled_replay"]
+
+_LAZY: dict[str, str] = {
+    "Daemon": ".server",
+    "bundled_replay": ".server",
+    "DaemonConfig": ".config",
+    "FrameResult": ".pipeline",
+    "Pipeline": ".pipeline",
+    "Notifier": ".systemd",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'signrt.daemon' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

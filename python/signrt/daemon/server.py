@@ -1,0 +1,653 @@
+"""The camera daemon: pipeline threads plus an asyncio HTTP + WebSocket server (aiohttp).
+
+Endpoints:
+
+==============  ================================================================
+``/healthz``    200 while the process and its event loop are alive
+``/readyz``     200 when the model is loaded and warmed and the source delivers
+                frames, else 503 with the reason
+``/metrics``    Prometheus text (frames, drops, events, latency histograms, clients)
+``/ws``         WebSocket: JSON ``hello``, ``sign``, ``status`` and (on request)
+                ``landmarks`` messages
+``/``           the status page (live labels, skeleton, fps and latency)
+==============  ================================================================
+
+Off localhost ``/ws`` and ``/metrics`` need ``Authorization: Bearer TOKEN`` (or
+``?token=TOKEN``, for browsers' WebSockets). Each client has a bounded queue: when a client
+reads too slowly its oldest messages are dropped (and counted), so it never slows the
+pipeline or the other clients.
+
+Client messages (JSON text, at most ``max_message_bytes``)::
+
+    {"type": "subscribe", "landmarks": true}   # also: /ws?landmarks=1
+    {"type": "ping"}                           # answered with {"type": "pong"}
+
+Anything else is ignored and counted as malformed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import math
+import signal
+import socket
+import threading
+import time
+from collections import deque
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..errors import SignrtError
+from ..layouts import FACE, LEFT_HAND, LIPS, POSE, RIGHT_HAND
+from .config import DaemonConfig, is_loopback
+from .pipeline import FrameResult, Pipeline
+from .systemd import Notifier, watchdog_interval
+
+__all__ = ["Daemon", "bundled_replay"]
+
+log = logging.getLogger(__name__)
+
+_SERVE_HINT = "install the serve extra: pip install 'signrt[serve]' (aiohttp, prometheus-client)"
+#: Face points sent for drawing: the face oval and the lips (the full mesh is not needed).
+_FACE_OVAL = (
+    10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+    152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
+)  # fmt: skip
+_DRAW_FACE = np.array(_FACE_OVAL + LIPS[:20], dtype=np.intp)
+_CLIENT_SNDBUF = 64 * 1024
+
+
+def bundled_replay() -> Path:
+    """Path of the bundled replay clip of synthetic signing.
+
+    Raises:
+        SignrtError: If the package was installed without its data files.
+    """
+    path = Path(str(resources.files("signrt.daemon") / "data" / "replay_demo.parquet"))
+    if not path.is_file():
+        raise SignrtError(
+            f"bundled replay clip {path} is missing; reinstall signrt or pass --source"
+        )
+    return path
+
+
+def _status_page() -> str:
+    return (resources.files("signrt.daemon") / "data" / "status.html").read_text("utf-8")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _dumps(msg: dict[str, Any]) -> str:
+    return json.dumps(msg, separators=(",", ":"), default=_json_default, allow_nan=False)
+
+
+def _finite(x: float) -> float | None:
+    return round(x, 3) if math.isfinite(x) else None
+
+
+def _points(frame: np.ndarray, idx: Any) -> list[list[float] | None]:
+    xy = np.round(frame[idx, :2].astype(np.float64), 4)
+    ok = np.isfinite(xy).all(axis=1)
+    return [[float(a), float(b)] if k else None for (a, b), k in zip(xy.tolist(), ok)]
+
+
+def landmarks_message(frame: np.ndarray, timestamp: float) -> dict[str, Any]:
+    """A drawable subset of one frame: pose, both hands, face oval and lips (x, y or null)."""
+    return {
+        "type": "landmarks",
+        "t": round(timestamp, 3),
+        "pose": _points(frame, slice(POSE.start, POSE.stop)),
+        "left_hand": _points(frame, slice(LEFT_HAND.start, LEFT_HAND.stop)),
+        "right_hand": _points(frame, slice(RIGHT_HAND.start, RIGHT_HAND.stop)),
+        "face": _points(frame, _DRAW_FACE + FACE.start),
+    }
+
+
+class _Client:
+    """One WebSocket connection: a bounded queue (oldest dropped) drained by a sender task."""
+
+    def __init__(self, ws: Any, size: int, landmarks: bool) -> None:
+        self.ws = ws
+        self.queue: deque[str] = deque(maxlen=size)
+        self.wake = asyncio.Event()
+        self.landmarks = landmarks
+        self.dropped = 0
+        self.sent = 0
+
+    def offer(self, text: str) -> bool:
+        """Queue a message; True if the oldest one was dropped to make room."""
+        full = len(self.queue) == self.queue.maxlen
+        if full:
+            self.dropped += 1
+        self.queue.append(text)
+        self.wake.set()
+        return full
+
+
+class Daemon:
+    """The camera daemon: load the model, open the source, run the pipeline, serve clients.
+
+    Use :meth:`run` from the command line (handles SIGTERM/SIGINT, sd_notify) or
+    :meth:`start_background` / :meth:`stop` to embed it (tests, notebooks).
+
+    Args:
+        config: The settings.
+        recognizer: An already loaded recognizer (default: ``signrt.load(config.model)``).
+        source: An already opened source (default: ``open_source(config.source)``).
+        extractor_factory: Creates the landmark extractor (default: from the config).
+        notifier: sd_notify sender (default: from ``$NOTIFY_SOCKET``).
+    """
+
+    def __init__(
+        self,
+        config: DaemonConfig | None = None,
+        *,
+        recognizer: Any = None,
+        source: Any = None,
+        extractor_factory: Any = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.config = config or DaemonConfig()
+        self.config.validate()
+        self.token = self.config.resolved_token()
+        self.recognizer = recognizer
+        self._owns_recognizer = recognizer is None
+        self.source = source
+        self.extractor_factory = extractor_factory
+        self.notifier = notifier or Notifier()
+        try:
+            from .metrics import Metrics
+
+            self.metrics = Metrics()
+        except ImportError as exc:
+            raise SignrtError(f"the daemon needs prometheus_client ({exc}); {_SERVE_HINT}") from exc
+        self.pipeline: Pipeline | None = None
+        self.clients: set[_Client] = set()
+        self.port: int | None = None
+        self.started = time.monotonic()
+        self.state = "starting"
+        self.load_error: str | None = None
+        self.malformed = 0
+        self.event_log: deque[dict[str, Any]] = deque(maxlen=20)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+        self._start_error: BaseException | None = None
+        self._last_landmarks = 0.0
+        self._exit_code = 0
+
+    # ------------------------------------------------------------------------- loading
+    def _load(self) -> None:
+        """Load the model, open the source, warm up (runs in a worker thread)."""
+        import signrt
+
+        from ..extract.sources import open_source
+
+        cfg = self.config
+        if self.recognizer is None:
+            self.recognizer = signrt.load(cfg.model, device=cfg.device)
+        if self.source is None:
+            spec = cfg.source or f"replay:{bundled_replay()}"
+            self.source = open_source(
+                spec,
+                fps=cfg.fps,
+                realtime=True,
+                loop=cfg.loop,
+                width=cfg.width,
+                height=cfg.height,
+            )
+        factory = self.extractor_factory
+        if factory is None:
+
+            def factory() -> Any:
+                from ..extract.extractor import create_extractor
+
+                return create_extractor(
+                    cfg.landmarker,
+                    static_image_mode=False,
+                    model_complexity=cfg.model_complexity,
+                    num_threads=cfg.threads,
+                )
+
+        recorder = None
+        if cfg.record:
+            from .recorder import Recorder
+
+            recorder = Recorder(cfg.record, rotate_seconds=cfg.record_rotate)
+        self.pipeline = Pipeline(
+            self.source,
+            self.recognizer,
+            extractor_factory=factory,
+            stream_options={
+                "mode": cfg.mode,
+                "threshold": cfg.threshold,
+                **(
+                    {"stride": cfg.stride, "confirm": cfg.confirm, "cooldown": cfg.cooldown}
+                    if cfg.mode == "window"
+                    else {}
+                ),
+            },
+            on_result=self._on_result_thread,
+            drop_stale=True,
+            recorder=recorder,
+            metrics=self.metrics,
+        )
+        self.pipeline.warm_up()
+
+    # --------------------------------------------------------------------------- state
+    @property
+    def ready(self) -> bool:
+        """Model loaded and warmed, pipeline running, source delivering."""
+        p = self.pipeline
+        return (
+            self.state == "running"
+            and p is not None
+            and p.warmed
+            and not p.source_ended
+            and p.source_error is None
+            and p.worker_error is None
+            and p.delivering()
+        )
+
+    def _not_ready_reason(self) -> str:
+        p = self.pipeline
+        if self.load_error:
+            return f"loading failed: {self.load_error}"
+        if self.state != "running" or p is None:
+            return f"state is {self.state}"
+        if p.source_error:
+            return f"source failed: {p.source_error}"
+        if p.source_ended:
+            return "source ended"
+        if p.worker_error:
+            return f"pipeline failed: {p.worker_error}"
+        if self.source is not None and getattr(self.source, "last_error", None):
+            return f"source not delivering: {self.source.last_error}"
+        return "source not delivering frames yet"
+
+    def status(self) -> dict[str, Any]:
+        """The ``status`` message: fps, drops, signer, latency p50/p99 per stage, clients."""
+        p = self.pipeline
+        latency: dict[str, dict[str, float | None]] = {}
+        if p is not None:
+            for name, roll in p.latency.items():
+                p50, p99 = roll.percentiles(50, 99)
+                latency[name] = {"p50": _finite(p50), "p99": _finite(p99)}
+        client_drops = sum(c.dropped for c in self.clients)
+        return {
+            "type": "status",
+            "state": self.state,
+            "ready": self.ready,
+            "uptime": round(time.monotonic() - self.started, 1),
+            "fps": round(p.fps(), 2) if p else 0.0,
+            "frames": p.frames_done if p else 0,
+            "captured": p.frames_in if p else 0,
+            "dropped": p.dropped if p else 0,
+            "events": p.events if p else 0,
+            "signer": bool(p.signer) if p else False,
+            "latency_ms": latency,
+            "clients": len(self.clients),
+            "client_drops": client_drops,
+            "malformed": self.malformed,
+            "source": {
+                "name": getattr(self.source, "name", None),
+                "reconnects": getattr(self.source, "reconnects", 0),
+                "ended": bool(p.source_ended) if p else False,
+                "error": (p.source_error if p else None) or getattr(self.source, "last_error", None),
+            },
+        }
+
+    # ----------------------------------------------------------------------- publishing
+    def _on_result_thread(self, result: FrameResult) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # loop closing during shutdown
+            loop.call_soon_threadsafe(self._on_result, result)
+
+    def _on_result(self, result: FrameResult) -> None:
+        now = time.perf_counter()
+        stages = dict(result.stages)
+        if stages:
+            stages["publish"] = (now - result.done) * 1e3
+            stages["total"] = (now - result.captured) * 1e3
+            assert self.pipeline is not None
+            self.pipeline.record_latency(stages)
+        for ev in result.events:
+            msg = {"type": "sign", **ev.to_dict(), "frame": result.index}
+            if stages:
+                msg["latency_ms"] = round(stages["total"], 3)
+            self.event_log.append(msg)
+            self._broadcast(_dumps(msg))
+        if result.index >= 0 and any(c.landmarks for c in self.clients):
+            period = 1.0 / self.config.landmarks_fps if self.config.landmarks_fps > 0 else 0.0
+            if now - self._last_landmarks >= period:
+                self._last_landmarks = now
+                text = _dumps(landmarks_message(result.landmarks, result.timestamp))
+                self._broadcast(text, landmarks_only=True)
+
+    def _broadcast(self, text: str, *, landmarks_only: bool = False) -> None:
+        for client in self.clients:
+            if landmarks_only and not client.landmarks:
+                continue
+            if client.offer(text):
+                self.metrics.client_drops.inc()
+
+    # --------------------------------------------------------------------------- HTTP
+    def _authorized(self, request: Any) -> bool:
+        if self.token is None:
+            return True
+        header = request.headers.get("Authorization", "")
+        given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        given = given or request.query.get("token", "")
+        ok = bool(given) and hmac.compare_digest(given.encode(), self.token.encode())
+        if not ok:
+            self.metrics.auth_failures.inc()
+        return ok
+
+    def _unauthorized(self) -> Any:
+        from aiohttp import web
+
+        return web.json_response(
+            {"error": "missing or wrong token: send 'Authorization: Bearer TOKEN' or ?token="},
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="signrt"'},
+        )
+
+    async def _healthz(self, request: Any) -> Any:
+        from aiohttp import web
+
+        return web.json_response({"status": "alive", "state": self.state})
+
+    async def _readyz(self, request: Any) -> Any:
+        from aiohttp import web
+
+        if self.ready:
+            return web.json_response({"ready": True})
+        return web.json_response({"ready": False, "reason": self._not_ready_reason()}, status=503)
+
+    async def _metrics(self, request: Any) -> Any:
+        from aiohttp import web
+
+        if not self._authorized(request):
+            return self._unauthorized()
+        self._refresh_gauges()
+        body, content_type = self.metrics.render()
+        resp = web.Response(body=body)
+        resp.headers["Content-Type"] = content_type
+        return resp
+
+    async def _index(self, request: Any) -> Any:
+        from aiohttp import web
+
+        return web.Response(text=_status_page(), content_type="text/html", charset="utf-8")
+
+    def _refresh_gauges(self) -> None:
+        p = self.pipeline
+        self.metrics.clients.set(len(self.clients))
+        self.metrics.ready.set(1 if self.ready else 0)
+        if p is not None:
+            self.metrics.fps.set(p.fps())
+            self.metrics.reconnects.set(getattr(self.source, "reconnects", 0))
+
+    async def _ws(self, request: Any) -> Any:
+        from aiohttp import WSMsgType, web
+
+        if not self._authorized(request):
+            return self._unauthorized()
+        if len(self.clients) >= self.config.max_clients:
+            return web.json_response({"error": "too many clients"}, status=503)
+        ws = web.WebSocketResponse(
+            max_msg_size=self.config.max_message_bytes, heartbeat=20.0, compress=False
+        )
+        await ws.prepare(request)
+        sock = request.transport.get_extra_info("socket") if request.transport else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _CLIENT_SNDBUF)
+        want_lm = request.query.get("landmarks", "") in ("1", "true", "yes")
+        client = _Client(ws, self.config.queue_size, want_lm)
+        self.clients.add(client)
+        self.metrics.clients.set(len(self.clients))
+        client.offer(_dumps(self._hello()))
+        for msg in list(self.event_log)[-5:]:
+            client.offer(_dumps({**msg, "replayed": True}))
+        sender = asyncio.ensure_future(self._sender(client))
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    self._client_message(client, msg.data)
+                elif msg.type in (WSMsgType.BINARY,):
+                    self._malformed("binary message")
+                elif msg.type == WSMsgType.ERROR:
+                    self._malformed(f"protocol error: {ws.exception()}")
+                    break
+        finally:
+            self.clients.discard(client)
+            self.metrics.clients.set(len(self.clients))
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+        return ws
+
+    def _hello(self) -> dict[str, Any]:
+        rec = self.recognizer
+        return {
+            "type": "hello",
+            "version": __version__,
+            "labels": list(rec.labels) if rec is not None else [],
+            "model": str(getattr(getattr(rec, "model", None), "path", "")) if rec else None,
+            "source": getattr(self.source, "name", None),
+        }
+
+    def _malformed(self, why: str) -> None:
+        self.malformed += 1
+        self.metrics.malformed.inc()
+        log.debug("ignored client message: %s", why)
+
+    def _client_message(self, client: _Client, text: str) -> None:
+        try:
+            msg = json.loads(text)
+        except ValueError:
+            self._malformed("not JSON")
+            return
+        if not isinstance(msg, dict):
+            self._malformed("not a JSON object")
+            return
+        kind = msg.get("type")
+        if kind == "subscribe" and isinstance(msg.get("landmarks"), bool):
+            client.landmarks = msg["landmarks"]
+        elif kind == "ping":
+            client.offer(_dumps({"type": "pong", "t": time.time()}))
+        elif kind == "status":
+            client.offer(_dumps(self.status()))
+        else:
+            self._malformed(f"unknown message type {kind!r}")
+
+    async def _sender(self, client: _Client) -> None:
+        ws = client.ws
+        try:
+            while not ws.closed:
+                await client.wake.wait()
+                client.wake.clear()
+                while client.queue and not ws.closed:
+                    text = client.queue.popleft()
+                    await asyncio.wait_for(ws.send_str(text), self.config.send_timeout)
+                    client.sent += 1
+        except asyncio.TimeoutError:
+            log.warning("client stalled for %.0f s; disconnecting", self.config.send_timeout)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(code=1008, message=b"too slow"), 1.0)
+        except (ConnectionError, RuntimeError) as exc:
+            log.debug("client gone: %s", exc)
+
+    def _app(self) -> Any:
+        from aiohttp import web
+
+        app = web.Application(client_max_size=self.config.max_message_bytes)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/ws", self._ws)
+        app.router.add_get("/", self._index)
+        return app
+
+    # ------------------------------------------------------------------------ lifecycle
+    async def _ticker(self) -> None:
+        interval = max(0.05, self.config.status_interval)
+        while True:
+            await asyncio.sleep(interval)
+            self._refresh_gauges()
+            if self.clients:
+                self._broadcast(_dumps(self.status()))
+
+    async def _watchdog(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            p = self.pipeline
+            if p is None or self.state != "running" or p.alive or p.source_ended:
+                self.notifier.watchdog()
+            else:
+                log.error("pipeline worker is not responding; withholding the watchdog ping")
+
+    async def _serve(self, install_signals: bool) -> int:
+        try:
+            from aiohttp import web
+        except ImportError as exc:
+            raise SignrtError(f"the daemon needs aiohttp ({exc}); {_SERVE_HINT}") from exc
+        self._loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._loop.add_signal_handler(sig, self._stop_event.set)
+        try:
+            runner = web.AppRunner(self._app(), access_log=None, shutdown_timeout=0.25)
+        except TypeError:  # aiohttp < 3.10: the timeout belongs to the site
+            runner = web.AppRunner(self._app(), access_log=None)
+        await runner.setup()
+        tasks: list[asyncio.Task[Any]] = []
+        try:
+            site = web.TCPSite(runner, self.config.host, self.config.port)
+            await site.start()
+            server = getattr(site, "_server", None)
+            sockets = getattr(server, "sockets", None) or []
+            self.port = sockets[0].getsockname()[1] if sockets else self.config.port
+            log.info("listening on http://%s:%s", self.config.host, self.port)
+            self._started.set()
+            self.state = "loading"
+            tasks.append(asyncio.ensure_future(self._ticker()))
+            every = watchdog_interval()
+            if every:
+                tasks.append(asyncio.ensure_future(self._watchdog(every)))
+            load = asyncio.ensure_future(asyncio.to_thread(self._load))
+            stop_wait = asyncio.ensure_future(self._stop_event.wait())
+            await asyncio.wait({load, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if not self._stop_event.is_set():
+                try:
+                    load.result()
+                except Exception as exc:
+                    self.load_error = str(exc)
+                    self.state = "failed"
+                    raise
+                assert self.pipeline is not None
+                self.pipeline.start()
+                self.state = "running"
+                self.notifier.ready(f"serving on {self.config.host}:{self.port}")
+                log.info("ready: model %s, source %s", self._hello()["model"], self.source)
+                await self._stop_event.wait()
+            else:
+                load.cancel()
+            stop_wait.cancel()
+        finally:
+            await self._shutdown(runner, tasks)
+        return self._exit_code
+
+    async def _shutdown(self, runner: Any, tasks: list[asyncio.Task[Any]]) -> None:
+        t0 = time.monotonic()
+        self.state = "stopping"
+        self.notifier.stopping()
+        if self.pipeline is not None:
+            await asyncio.to_thread(self.pipeline.stop, 0.8)
+        elif self.source is not None:
+            self.source.close()
+        for t in tasks:
+            t.cancel()
+        # Give clients a moment to receive what is queued, then close them.
+        deadline = time.monotonic() + self.config.shutdown_grace
+        while any(c.queue for c in self.clients) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        closing = [
+            asyncio.wait_for(c.ws.close(code=1001, message=b"server shutdown"), 0.3)
+            for c in list(self.clients)
+        ]
+        if closing:
+            await asyncio.gather(*closing, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(runner.cleanup(), 0.5)
+        if self.recognizer is not None and self._owns_recognizer:
+            with contextlib.suppress(Exception):
+                self.recognizer.close()
+        self.notifier.close()
+        self.state = "stopped"
+        log.info("stopped in %.2f s", time.monotonic() - t0)
+
+    def run(self) -> int:
+        """Serve until SIGTERM/SIGINT (main thread); returns the exit status."""
+        return asyncio.run(self._serve(install_signals=True))
+
+    def start_background(self, timeout: float = 30.0) -> Daemon:
+        """Serve from a background thread; returns once the HTTP server listens.
+
+        Raises:
+            SignrtError: If the server did not start within ``timeout`` seconds.
+        """
+
+        def target() -> None:
+            try:
+                asyncio.run(self._serve(install_signals=False))
+            except BaseException as exc:
+                self._start_error = exc
+                log.error("daemon failed: %s", exc)
+            finally:
+                self._started.set()
+
+        self._thread = threading.Thread(target=target, name="signrt-daemon", daemon=True)
+        self._thread.start()
+        if not self._started.wait(timeout):
+            raise SignrtError(f"daemon did not start within {timeout} s")
+        if self._start_error is not None and self.port is None:
+            raise SignrtError(f"daemon failed to start: {self._start_error}")
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> bool:
+        """Wait until :attr:`ready` (or the timeout); returns whether it is ready."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ready:
+                return True
+            if self.state in ("failed", "stopped"):
+                return False
+            time.sleep(0.02)
+        return self.ready
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop a daemon started with :meth:`start_background` (thread-safe)."""
+        loop, ev = self._loop, self._stop_event
+        if loop is not None and ev is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(ev.set)
+        if self._thread is not None:
+            self._thread.join(timeout)

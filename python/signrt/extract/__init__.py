@@ -1,0 +1,87 @@
+"""Landmark extraction: MediaPipe Holistic extractors, frame sources, batch extraction.
+
+Install the ``camera`` extra (``pip install 'signrt[camera]'``: MediaPipe 0.10.21 and
+OpenCV). Nothing heavy is imported here; MediaPipe and OpenCV load when an extractor or a
+source is created.
+
+Example:
+    >>> from signrt.extract import create_extractor, open_source
+    >>> with create_extractor() as ex, open_source("clip.mp4") as src:
+    ...     frames = [ex.process(f.image, bgr=True) for f in src]
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .batch import BatchResult, extract_video, extract_videos
+    from .extractor import (
+        Extractor,
+        ExtractorError,
+        HolisticExtractor,
+        TasksHolisticExtractor,
+        create_extractor,
+        empty_frame,
+        landmarks_to_frame,
+    )
+    from .sources import (
+        CaptureSource,
+        Frame,
+        ImageFolderSource,
+        ReplaySource,
+        Source,
+        open_source,
+    )
+
+__all__ = [
+    "BatchResult",
+    "CaptureSource",
+    "Extractor",
+    "ExtractorError",
+    "Frame",
+    "HolisticExtractor",
+    "ImageFolderSource",
+    "ReplaySource",
+    "Source",
+    "TasksHolisticExtractor",
+    "create_extractor",
+    "empty_frame",
+    "extract_video",
+    "extract_videos",
+    "landmarks_to_frame",
+    "open_source",
+]
+
+_LAZY: dict[str, str] = {
+    "BatchResult": ".batch",
+    "extract_video": ".batch",
+    "extract_videos": ".batch",
+    "Extractor": ".extractor",
+    "ExtractorError": ".extractor",
+    "HolisticExtractor": ".extractor",
+    "TasksHolisticExtractor": ".extractor",
+    "create_extractor": ".extractor",
+    "empty_frame": ".extractor",
+    "landmarks_to_frame": ".extractor",
+    "CaptureSource": ".sources",
+    "Frame": ".sources",
+    "ImageFolderSource": ".sources",
+    "ReplaySource": ".sources",
+    "Source": ".sources",
+    "open_source": ".sources",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'signrt.extract' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,195 @@
+"""Trainer configuration: a dataclass loadable from TOML (``tomllib``) and command-line flags.
+
+A config file holds the trainer keys at the top level and two tables, ``[model]`` (options
+of the architecture's config dataclass) and ``[augment]`` (:class:`AugmentConfig`)::
+
+    data = "synthetic:classes=20,signers=10,clips_per_class=6,seed=0"
+    arch = "cnn_transformer"
+    spec = "islr118"
+    epochs = 40
+    batch_size = 64
+    lr = 2e-3
+
+    [model]
+    dim = 96
+
+    [augment]
+    mirror_p = 0.5
+
+Flags given on the command line override the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import SignrtError
+from ..spec import FeatureSpec
+from .augment import AugmentConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = ["ConfigError", "TrainConfig", "load_spec"]
+
+
+class ConfigError(SignrtError, ValueError):
+    """A training configuration is malformed (unknown key, wrong type, unreadable file)."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs (see :func:`signrt.train.trainer.train`).
+
+    Attributes:
+        data: Training data: a dataset folder or ``synthetic:...`` (see ``open_dataset``).
+        val_data: Validation data; default: a participant-disjoint split of ``data``.
+        out: Run folder (``best.pt``, ``last.pt``, ``metrics.jsonl``, ``curves.png``).
+        arch: Architecture name (``signrt.train.models.ARCHITECTURES``).
+        spec: FeatureSpec: a preset name, a JSON file or JSON text.
+        max_len: Override of the spec's max_len.
+        epochs: Maximum number of epochs.
+        batch_size: Clips per optimiser step (per process under DDP).
+        lr: Peak learning rate (AdamW).
+        weight_decay: AdamW weight decay (not applied to biases and norms).
+        warmup_epochs: Linear warm-up length, in epochs (fractions allowed).
+        min_lr_ratio: Final learning rate of the cosine schedule, relative to ``lr``.
+        label_smoothing: Cross-entropy label smoothing.
+        grad_clip: Maximum gradient norm (0 disables clipping).
+        amp: Mixed precision (float16 autocast + grad scaling); used on CUDA only.
+        patience: Early stopping after this many epochs without a better validation top-1
+            (0 disables).
+        seed: Seed of everything (weights, data order, augmentation).
+        val_fraction: Share of the participants held out when ``val_data`` is not given.
+        num_workers: DataLoader workers (-1: automatic).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        backend: Preprocessing in the data path: ``auto``, ``native`` or ``reference``.
+        cache: Use the preprocessed feature cache (validation; training when augmentation
+            is off).
+        cache_dir: Cache folder (default ``<out>/cache``).
+        resume: Continue from ``<out>/last.pt``.
+        progress: Progress bars (None: only on a terminal).
+        plots: Write ``curves.png`` after every epoch.
+        limit: Use only the first N training clips.
+        model: Options of the architecture's config dataclass.
+        augment: Augmentation probabilities and ranges.
+    """
+
+    data: str = ""
+    val_data: str | None = None
+    out: str = "runs/train"
+    arch: str = "cnn_transformer"
+    spec: str = "islr118"
+    max_len: int | None = None
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    min_lr_ratio: float = 0.01
+    label_smoothing: float = 0.1
+    grad_clip: float = 1.0
+    amp: bool = True
+    patience: int = 10
+    seed: int = 0
+    val_fraction: float = 0.2
+    num_workers: int = -1
+    device: str = "auto"
+    backend: str = "auto"
+    cache: bool = True
+    cache_dir: str | None = None
+    resume: bool = False
+    progress: bool | None = None
+    plots: bool = True
+    limit: int | None = None
+    model: dict[str, Any] = field(default_factory=dict)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.augment, Mapping):
+            self.augment = AugmentConfig.from_mapping(self.augment)
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+
+    # ----------------------------------------------------------------------- building
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], **overrides: Any) -> TrainConfig:
+        """Build from a mapping (parsed TOML); ``overrides`` that are not None win.
+
+        Raises:
+            ConfigError: On an unknown key or an invalid value.
+        """
+        merged = dict(data)
+        for k, v in overrides.items():
+            if v is None:
+                continue
+            if k in ("model", "augment") and isinstance(v, Mapping):
+                merged[k] = {**dict(merged.get(k) or {}), **v}
+            else:
+                merged[k] = v
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(merged) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        try:
+            return cls(**merged)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"invalid training config: {exc}") from exc
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str], **overrides: Any) -> TrainConfig:
+        """Load a TOML file; ``overrides`` (e.g. command-line flags) that are not None win.
+
+        Raises:
+            ConfigError: If the file cannot be read or parsed, or holds unknown keys.
+        """
+        p = Path(path)
+        try:
+            with open(p, "rb") as fh:
+                data = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read training config {p}: {exc}") from exc
+        return cls.from_mapping(data, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the config as plain types (stored in checkpoints)."""
+        d = dataclasses.asdict(self)
+        d["augment"] = self.augment.to_dict()
+        return d
+
+    def resolve_spec(self) -> FeatureSpec:
+        """The FeatureSpec of this run (``spec`` plus the ``max_len`` override)."""
+        spec = load_spec(self.spec)
+        return spec.replace(max_len=self.max_len) if self.max_len else spec
+
+
+def load_spec(value: str | FeatureSpec) -> FeatureSpec:
+    """Resolve a preset name, a FeatureSpec JSON file or JSON text into a FeatureSpec."""
+    if isinstance(value, FeatureSpec):
+        return value
+    text = value.strip()
+    if text.startswith("{"):
+        return FeatureSpec.from_json(text)
+    p = Path(text)
+    if p.suffix == ".json" or p.is_file():
+        try:
+            return FeatureSpec.from_json(p.read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read spec file {p}: {exc}") from exc
+    return FeatureSpec.preset(text)

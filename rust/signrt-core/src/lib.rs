@@ -1,0 +1,30 @@
+//! signrt-core: the preprocessing core of signrt (pure Rust, no Python).
+//!
+//! * [`FeatureSpec`]: the JSON preprocessing contract (DESIGN §3), validated exactly like
+//!   `python/signrt/spec.py`.
+//! * [`preprocess`] / [`preprocess_batch`]: a clip (T × 543 × 3) → features (max_len × F)
+//!   and mask (max_len), many clips in parallel with rayon.
+//! * [`Stream`]: a sliding window of the last max_len frames with O(P·C) `push`.
+//!
+//! Non-finite input values (NaN, ±inf) are missing landmarks; the output is always finite.
+
+#![warn(missing_docs)]
+// Numeric loops index several parallel arrays by channel; iterator chains read worse.
+#![allow(clippy::needless_range_loop)]
+
+pub mod error;
+#[doc(hidden)]
+pub mod fixtures;
+pub mod preprocess;
+pub mod spec;
+pub mod stream;
+
+pub use error::{Error, Result};
+pub use preprocess::{
+    preprocess, preprocess_batch, preprocess_batch_into, preprocess_into, ClipRef, Sample, Scratch,
+};
+pub use spec::{FeatureSpec, Fit, Normalize, FRAME_LEN, MAX_LEN_LIMIT, NUM_COORDS, NUM_LANDMARKS};
+pub use stream::{FrameRef, Stream};
+
+/// The crate version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

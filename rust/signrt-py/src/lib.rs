@@ -1,0 +1,425 @@
+//! Python bindings of signrt-core (module `signrt._native`): numpy in, numpy out.
+//!
+//! Thin on purpose: every rule lives in signrt-core. This crate only
+//! * views numpy arrays without copying (C-contiguous, aligned float32/float64) or converts
+//!   them once (any other real dtype or layout) into float64,
+//! * checks shapes and dtypes and raises `signrt.errors.ShapeError` saying expected vs got,
+//! * maps core errors onto the classes of `signrt.errors` (`SpecError` with its `field`),
+//! * releases the GIL around heavy work and catches panics, so that none crosses into
+//!   Python as a crash (a panic becomes `signrt.errors.SignrtError`).
+//!
+//! Every class is `frozen` and shares its state through `Arc`/`Mutex`, so objects can be
+//! used from several Python threads at once.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use numpy::ndarray::{Array1, Array2, Array3};
+use numpy::{
+    dtype, Element, IntoPyArray, PyArray1, PyArray2, PyArray3, PyArrayDescrMethods, PyArrayDyn,
+    PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods,
+};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+use signrt_core::{ClipRef, Error, FeatureSpec, FrameRef, NUM_COORDS, NUM_LANDMARKS};
+
+// ------------------------------------------------------------------------------ errors
+fn error_class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    py.import("signrt.errors")?.getattr(name)
+}
+
+fn make_error(py: Python<'_>, class: &str, args: Bound<'_, PyTuple>, fallback: PyErr) -> PyErr {
+    match error_class(py, class).and_then(|cls| cls.call1(args)) {
+        Ok(instance) => PyErr::from_value(instance),
+        Err(_) => fallback,
+    }
+}
+
+fn shape_error(py: Python<'_>, msg: String) -> PyErr {
+    let args = PyTuple::new(py, [msg.as_str()]).expect("a tuple of one str");
+    make_error(py, "ShapeError", args, PyValueError::new_err(msg))
+}
+
+fn spec_error(py: Python<'_>, msg: String, field: Option<String>) -> PyErr {
+    let args = (msg.as_str(), field.as_deref())
+        .into_pyobject(py)
+        .expect("a tuple");
+    make_error(py, "SpecError", args, PyValueError::new_err(msg))
+}
+
+fn signrt_error(py: Python<'_>, msg: String) -> PyErr {
+    let args = PyTuple::new(py, [msg.as_str()]).expect("a tuple of one str");
+    make_error(py, "SignrtError", args, PyRuntimeError::new_err(msg))
+}
+
+fn core_error(py: Python<'_>, err: Error) -> PyErr {
+    match err {
+        Error::Spec { field, message } => spec_error(py, message, field),
+        Error::Shape(msg) => shape_error(py, msg),
+        Error::Internal(msg) => signrt_error(py, format!("signrt internal error: {msg}")),
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_owned()
+    }
+}
+
+/// The outcome of core work run under `catch_unwind`.
+type Guarded<T> = Result<signrt_core::Result<T>, String>;
+
+fn guard<T>(f: impl FnOnce() -> signrt_core::Result<T>) -> Guarded<T> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|p| panic_message(p.as_ref()))
+}
+
+fn finish<T>(py: Python<'_>, outcome: Guarded<T>) -> PyResult<T> {
+    match outcome {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(core_error(py, e)),
+        Err(msg) => Err(signrt_error(
+            py,
+            format!("signrt native core failed (a bug, please report it): {msg}"),
+        )),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while locked is caught and reported; the state stays usable.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+// ------------------------------------------------------------------------------ arrays
+/// Landmark values viewed (or converted once) as float32/float64, C order.
+enum Landmarks<'py> {
+    F32(PyReadonlyArrayDyn<'py, f32>),
+    F64(PyReadonlyArrayDyn<'py, f64>),
+}
+
+impl Landmarks<'_> {
+    fn clip(&self) -> ClipRef<'_> {
+        match self {
+            Landmarks::F32(a) => ClipRef::F32(a.as_slice().expect("checked C-contiguous")),
+            Landmarks::F64(a) => ClipRef::F64(a.as_slice().expect("checked C-contiguous")),
+        }
+    }
+
+    fn frame(&self) -> FrameRef<'_> {
+        match self.clip() {
+            ClipRef::F32(x) => FrameRef::F32(x),
+            ClipRef::F64(x) => FrameRef::F64(x),
+        }
+    }
+}
+
+fn py_shape(shape: &[usize]) -> String {
+    match shape {
+        [one] => format!("({one},)"),
+        _ => {
+            let items: Vec<String> = shape.iter().map(usize::to_string).collect();
+            format!("({})", items.join(", "))
+        }
+    }
+}
+
+/// A zero-copy view when `arr` is a C-contiguous, aligned, native-order array of `T`.
+fn try_view<'py, T: Element>(
+    arr: &Bound<'py, PyUntypedArray>,
+) -> Option<PyReadonlyArrayDyn<'py, T>> {
+    let py = arr.py();
+    if !arr.is_c_contiguous() || !arr.dtype().is_equiv_to(&dtype::<T>(py)) {
+        return None;
+    }
+    let typed = arr.cast::<PyArrayDyn<T>>().ok()?;
+    if (typed.data() as usize) % std::mem::align_of::<T>() != 0 {
+        return None;
+    }
+    typed.try_readonly().ok()
+}
+
+/// Check and view `obj` as landmarks of shape (T, 543, 3) (`frame = false`) or (543, 3)
+/// (`frame = true`). `prefix` starts every error message (e.g. `"clip 3: "`).
+fn landmarks<'py>(obj: &Bound<'py, PyAny>, frame: bool, prefix: &str) -> PyResult<Landmarks<'py>> {
+    let py = obj.py();
+    let expected = if frame {
+        format!("a frame of shape ({NUM_LANDMARKS}, {NUM_COORDS}) (landmarks, xyz)")
+    } else {
+        format!("a clip of shape (T, {NUM_LANDMARKS}, {NUM_COORDS}) (frames, landmarks, xyz)")
+    };
+    let np = || py.import("numpy");
+    let arr: Bound<'py, PyUntypedArray> = match obj.cast::<PyUntypedArray>() {
+        Ok(a) => a.clone(),
+        Err(_) => {
+            let converted = np()?.call_method1("asarray", (obj,)).map_err(|e| {
+                shape_error(
+                    py,
+                    format!("expected {expected}, got an object numpy cannot read: {e}"),
+                )
+            })?;
+            converted
+                .cast_into::<PyUntypedArray>()
+                .map_err(PyErr::from)?
+        }
+    };
+    let shape = arr.shape();
+    let ok = if frame {
+        shape == [NUM_LANDMARKS, NUM_COORDS]
+    } else {
+        shape.len() == 3 && shape[1..] == [NUM_LANDMARKS, NUM_COORDS]
+    };
+    if !ok {
+        return Err(shape_error(
+            py,
+            format!("expected {expected}, got {}", py_shape(shape)),
+        ));
+    }
+    let kind = arr.dtype().kind();
+    if !matches!(kind, b'f' | b'i' | b'u') {
+        let name = arr
+            .dtype()
+            .str()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|_| "?".into());
+        return Err(shape_error(
+            py,
+            format!(
+                "{prefix}expected real-valued landmarks (a float or integer dtype), got dtype \
+                 {name}"
+            ),
+        ));
+    }
+    if let Some(view) = try_view::<f32>(&arr) {
+        return Ok(Landmarks::F32(view));
+    }
+    if let Some(view) = try_view::<f64>(&arr) {
+        return Ok(Landmarks::F64(view));
+    }
+    // One conversion: any other dtype / order / alignment → C-contiguous float64.
+    let converted = np()?.call_method1("ascontiguousarray", (&arr, "float64"))?;
+    let typed = converted
+        .cast_into::<PyArrayDyn<f64>>()
+        .map_err(PyErr::from)?;
+    let view = typed
+        .try_readonly()
+        .map_err(|e| signrt_error(py, e.to_string()))?;
+    Ok(Landmarks::F64(view))
+}
+
+fn to_numpy2<'py>(
+    py: Python<'py>,
+    rows: usize,
+    cols: usize,
+    v: Vec<f32>,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    let arr = Array2::from_shape_vec((rows, cols), v)
+        .map_err(|e| signrt_error(py, format!("signrt internal error: {e}")))?;
+    Ok(arr.into_pyarray(py))
+}
+
+// ------------------------------------------------------------------------------ Spec
+/// A FeatureSpec parsed and validated by the Rust core (same rules as spec.py).
+#[pyclass(frozen, name = "Spec", module = "signrt._native")]
+struct PySpec {
+    inner: Arc<FeatureSpec>,
+}
+
+#[pymethods]
+impl PySpec {
+    #[new]
+    fn new(py: Python<'_>, json: &str) -> PyResult<Self> {
+        let parsed = guard(|| FeatureSpec::from_json(json));
+        Ok(PySpec {
+            inner: Arc::new(finish(py, parsed)?),
+        })
+    }
+
+    /// The spec as JSON text (formatted like FeatureSpec.to_json()).
+    fn to_json(&self) -> String {
+        self.inner.to_json()
+    }
+
+    /// L, the number of output frames.
+    #[getter]
+    fn max_len(&self) -> usize {
+        self.inner.max_len()
+    }
+
+    /// P, the number of selected landmarks.
+    #[getter]
+    fn num_points(&self) -> usize {
+        self.inner.num_points()
+    }
+
+    /// F = P · C_out, the width of a feature row.
+    #[getter]
+    fn num_features(&self) -> usize {
+        self.inner.num_features()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Spec(num_points={}, num_features={}, max_len={})",
+            self.inner.num_points(),
+            self.inner.num_features(),
+            self.inner.max_len()
+        )
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<PySpec>()
+            .is_ok_and(|o| *o.get().inner == *self.inner)
+    }
+
+    fn __hash__(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.inner.to_json().hash(&mut h);
+        h.finish()
+    }
+
+    /// Pickle support: rebuilt from its JSON.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        Ok((slf.get_type().into_any(), (slf.get().inner.to_json(),)))
+    }
+}
+
+// ------------------------------------------------------------------------------ functions
+type Features<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray1<f32>>);
+type BatchFeatures<'py> = (Bound<'py, PyArray3<f32>>, Bound<'py, PyArray2<f32>>);
+
+/// (T, 543, 3) -> features (max_len, F) float32, mask (max_len,) float32.
+#[pyfunction]
+fn preprocess<'py>(
+    py: Python<'py>,
+    clip: &Bound<'py, PyAny>,
+    spec: &Bound<'py, PySpec>,
+) -> PyResult<Features<'py>> {
+    let spec = Arc::clone(&spec.get().inner);
+    let data = landmarks(clip, false, "")?;
+    let view = data.clip();
+    let outcome = py.detach(|| guard(|| signrt_core::preprocess(view, &spec)));
+    let (feats, mask) = finish(py, outcome)?;
+    drop(data);
+    let feats = to_numpy2(py, spec.max_len(), spec.num_features(), feats)?;
+    Ok((feats, Array1::from_vec(mask).into_pyarray(py)))
+}
+
+/// Many clips in parallel (rayon, GIL released) -> (B, max_len, F), (B, max_len).
+#[pyfunction]
+fn preprocess_batch<'py>(
+    py: Python<'py>,
+    clips: &Bound<'py, PyAny>,
+    spec: &Bound<'py, PySpec>,
+) -> PyResult<BatchFeatures<'py>> {
+    let spec = Arc::clone(&spec.get().inner);
+    let mut data = Vec::new();
+    for (i, item) in clips.try_iter()?.enumerate() {
+        let item = item?;
+        data.push(landmarks(&item, false, &format!("clip {i}: "))?);
+    }
+    let views: Vec<ClipRef<'_>> = data.iter().map(Landmarks::clip).collect();
+    let outcome = py.detach(|| guard(|| signrt_core::preprocess_batch(&views, &spec)));
+    let (feats, mask) = finish(py, outcome)?;
+    drop(views);
+    drop(data);
+    let (b, l, f) = (
+        data_len(&mask, spec.max_len()),
+        spec.max_len(),
+        spec.num_features(),
+    );
+    let feats = Array3::from_shape_vec((b, l, f), feats)
+        .map_err(|e| signrt_error(py, format!("signrt internal error: {e}")))?;
+    let mask = Array2::from_shape_vec((b, l), mask)
+        .map_err(|e| signrt_error(py, format!("signrt internal error: {e}")))?;
+    Ok((feats.into_pyarray(py), mask.into_pyarray(py)))
+}
+
+fn data_len(mask: &[f32], l: usize) -> usize {
+    mask.len() / l.max(1)
+}
+
+// ------------------------------------------------------------------------------ Stream
+/// Sliding window of the last max_len frames with running statistics.
+#[pyclass(frozen, name = "Stream", module = "signrt._native")]
+struct PyStream {
+    spec: Arc<FeatureSpec>,
+    inner: Mutex<signrt_core::Stream>,
+}
+
+#[pymethods]
+impl PyStream {
+    #[new]
+    fn new(spec: &Bound<'_, PySpec>) -> Self {
+        let spec = Arc::clone(&spec.get().inner);
+        PyStream {
+            inner: Mutex::new(signrt_core::Stream::new((*spec).clone())),
+            spec,
+        }
+    }
+
+    /// Append one (543, 3) frame, evicting the oldest when the window is full.
+    fn push(&self, py: Python<'_>, frame: &Bound<'_, PyAny>) -> PyResult<()> {
+        let data = landmarks(frame, true, "")?;
+        let view = data.frame();
+        let outcome = guard(|| lock(&self.inner).push(view));
+        finish(py, outcome)
+    }
+
+    /// Features of the window; equal to preprocess() of the same frames.
+    fn features<'py>(&self, py: Python<'py>) -> PyResult<Features<'py>> {
+        let outcome = py.detach(|| guard(|| Ok(lock(&self.inner).features())));
+        let (feats, mask) = finish(py, outcome)?;
+        let feats = to_numpy2(py, self.spec.max_len(), self.spec.num_features(), feats)?;
+        Ok((feats, Array1::from_vec(mask).into_pyarray(py)))
+    }
+
+    /// Forget every frame.
+    fn reset(&self) {
+        lock(&self.inner).reset();
+    }
+
+    /// Frames in the window (at most max_len), empty frames included.
+    fn __len__(&self) -> usize {
+        lock(&self.inner).len()
+    }
+
+    /// W, the window size (= max_len).
+    #[getter]
+    fn capacity(&self) -> usize {
+        self.spec.max_len()
+    }
+
+    /// Frames in the window with at least one selected value present.
+    #[getter]
+    fn num_valid(&self) -> usize {
+        lock(&self.inner).num_valid()
+    }
+
+    fn __repr__(&self) -> String {
+        let s = lock(&self.inner);
+        format!(
+            "Stream(len={}, capacity={}, num_valid={})",
+            s.len(),
+            s.capacity(),
+            s.num_valid()
+        )
+    }
+}
+
+// ------------------------------------------------------------------------------ module
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", signrt_core::VERSION)?;
+    m.add_class::<PySpec>()?;
+    m.add_class::<PyStream>()?;
+    m.add_function(wrap_pyfunction!(preprocess, m)?)?;
+    m.add_function(wrap_pyfunction!(preprocess_batch, m)?)?;
+    Ok(())
+}
