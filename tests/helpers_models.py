@@ -60,7 +60,7 @@ def pooling_model(
     rng = np.random.default_rng(seed)
     W = (rng.standard_normal((F, K)) if weights is None else weights).astype(np.float32)
     b = (rng.standard_normal(K) * 0.1 if bias is None else bias).astype(np.float32)
-    dl, df, dk = (d if d is not None else v for d, v in zip(dims, (L, F, K)))
+    dl, df, dk = (d if d is not None else v for d, v in zip(dims, (L, F, K), strict=True))
     fname, mname, oname = names
 
     nodes = []

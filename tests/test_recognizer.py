@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+import signrt
 from helpers_models import (
     hand_frame,
     hand_spec,
@@ -18,8 +20,6 @@ from helpers_models import (
     softmax,
     write_pooling_model,
 )
-
-import signrt
 from signrt import recognizer as rec_mod
 from signrt.cli import main
 from signrt.errors import ModelError, ShapeError
@@ -127,7 +127,7 @@ def test_predict_batch_one_engine_call(model_path: tuple[Path, np.ndarray, np.nd
     assert counting.calls == [8]
     assert preds[3].no_signer and preds[3].label is None
     others = preds[:3] + preds[4:]
-    for a, b in zip(others, singles):
+    for a, b in zip(others, singles, strict=True):
         assert a.label == b.label and a.score == pytest.approx(b.score, abs=1e-6)
         assert [x for x, _ in a.topk] == [x for x, _ in b.topk]
     assert r.predict_batch([]) == []
@@ -209,7 +209,7 @@ def test_default_model_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_no_default_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_checkout(tmp_path, monkeypatch)
-    with pytest.raises(ModelError, match="no bundled demo model.*SIGNRT_MODEL.*signrt export"):
+    with pytest.raises(ModelError, match=r"no bundled demo model.*SIGNRT_MODEL.*signrt export"):
         load()
 
 

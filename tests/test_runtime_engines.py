@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers_models import hand_spec, numpy_logits, write_pooling_model
 
+from helpers_models import hand_spec, numpy_logits, write_pooling_model
 from signrt.errors import DeviceError, ModelError, ShapeError
 from signrt.runtime import engines as eng_mod
 from signrt.runtime import tensorrt as trt_mod
@@ -136,7 +136,7 @@ def test_dynamic_output_width_checked_at_warmup(tmp_path: Path) -> None:
 
 
 def test_engine_options() -> None:
-    with pytest.raises(TypeError, match="unknown engine option.*threads"):
+    with pytest.raises(TypeError, match=r"unknown engine option.*threads"):
         EngineOptions.from_kwargs({"threads": 2})
     with pytest.raises(ValueError, match="batch range"):
         EngineOptions(min_batch=4, opt_batch=2)
@@ -148,8 +148,11 @@ def test_engine_options() -> None:
 
 
 def test_thread_count_is_applied(model: tuple[ModelFile, np.ndarray, np.ndarray]) -> None:
-    engine = OrtEngine(model[0], "cpu", EngineOptions(intra_op_num_threads=1, warmup=0))
-    assert engine.session.get_session_options().intra_op_num_threads == 1
+    engine = OrtEngine(model[0], "cpu", EngineOptions(intra_op_num_threads=1, warmup=0,
+                                                      allow_spinning=False))
+    so = engine.session.get_session_options()
+    assert so.intra_op_num_threads == 1
+    assert so.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 # ---------------------------------------------------------------------- device choice
@@ -171,7 +174,7 @@ def test_unknown_device(model: tuple[ModelFile, np.ndarray, np.ndarray]) -> None
 
 @pytest.mark.skipif(_HAS_CUDA, reason="CUDA provider present")
 def test_explicit_cuda_unavailable(model: tuple[ModelFile, np.ndarray, np.ndarray]) -> None:
-    with pytest.raises(DeviceError, match="CUDAExecutionProvider.*onnxruntime-gpu"):
+    with pytest.raises(DeviceError, match=r"CUDAExecutionProvider.*onnxruntime-gpu"):
         create_engine(model[0], "cuda")
 
 
@@ -312,7 +315,7 @@ def test_sidecar_errors(model: tuple[ModelFile, np.ndarray, np.ndarray], tmp_pat
         content = json.dumps({"version": 1, "spec": model[0].spec.to_dict(), "labels": []})
     if content is not None:
         p.write_text(content)
-    with pytest.raises(ModelError, match="sidecar.*rebuilt"):
+    with pytest.raises(ModelError, match=r"sidecar.*rebuilt"):
         trt_mod.read_sidecar(p)
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from helpers_models import hand_spec, pooling_model, write_pooling_model
 from onnx import TensorProto
 
 import signrt
+from helpers_models import hand_spec, pooling_model, write_pooling_model
 from signrt.errors import ModelError, SignrtError
 from signrt.runtime.model import (
     LABELS_KEY,
@@ -157,7 +157,7 @@ def test_model_error_is_value_error() -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="not found.*signrt export"):
+    with pytest.raises(ModelError, match=r"not found.*signrt export"):
         load_model_file(tmp_path / "nope.onnx")
 
 
@@ -169,7 +169,7 @@ def test_directory(tmp_path: Path) -> None:
 def test_empty_file(tmp_path: Path) -> None:
     p = tmp_path / "m.onnx"
     p.write_bytes(b"")
-    with pytest.raises(ModelError, match="empty.*truncated"):
+    with pytest.raises(ModelError, match=r"empty.*truncated"):
         load_model_file(p)
 
 
@@ -183,7 +183,7 @@ def test_not_onnx(tmp_path: Path, kind: str) -> None:
         "text": b"this is not a model\n" * 10,
     }[kind]
     path.write_bytes(bad)
-    with pytest.raises(ModelError, match="not a valid ONNX model.*re-export"):
+    with pytest.raises(ModelError, match=r"not a valid ONNX model.*re-export"):
         load_model_file(path)
 
 
@@ -193,7 +193,7 @@ def _write(tmp_path: Path, model: onnx.ModelProto) -> Path:
 
 def test_no_metadata(tmp_path: Path) -> None:
     model, _, _ = pooling_model(hand_spec(16), LABELS, stamp=False)
-    with pytest.raises(ModelError, match="missing.*not a signrt model.*signrt export"):
+    with pytest.raises(ModelError, match=r"missing.*not a signrt model.*signrt export"):
         load_model_file(_write(tmp_path, model))
 
 

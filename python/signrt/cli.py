@@ -23,6 +23,8 @@ log = logging.getLogger("signrt")
 #: Modules that contribute subcommands (each defines ``register(subparsers)``).
 COMMAND_MODULES: tuple[str, ...] = (
     "signrt.cli", "signrt.runtime.cli", "signrt.extract.cli", "signrt.daemon.cli",
+    "signrt.train.export_cli",
+    "signrt.train.cli",
 )
 
 

@@ -240,7 +240,7 @@ class Recognizer:
         else:
             idx = np.argsort(-probs, kind="stable")
         labels = self._labels
-        return tuple(zip([labels[i] for i in idx.tolist()], probs[idx].tolist()))
+        return tuple(zip([labels[i] for i in idx.tolist()], probs[idx].tolist(), strict=True))
 
     def classify_features(
         self, features: FloatArray, mask: FloatArray, *, top_k: int | None = None
@@ -313,7 +313,7 @@ class Recognizer:
                 rows = self.classify_features(feats, mask, top_k=top_k)
             else:
                 rows = self.classify_features(feats[valid], mask[valid], top_k=top_k)
-            for i, r in zip(np.flatnonzero(valid), rows):
+            for i, r in zip(np.flatnonzero(valid), rows, strict=True):
                 results[int(i)] = r
         t2 = time.perf_counter()
         lat = Latency((t1 - t0) * 1e3, (t2 - t1) * 1e3)
@@ -619,7 +619,7 @@ class Stream:
             self._cand = label
             self._streak = 0
             self._streak_scores = []
-            self._streak_start = next(t for t, v in zip(self._ts, self._valid) if v)
+            self._streak_start = next(t for t, v in zip(self._ts, self._valid, strict=True) if v)
         self._streak += 1
         self._streak_scores.append(score)
         if self._streak != self.confirm:
@@ -645,11 +645,14 @@ class Stream:
     def _push_segment(self, frame: npt.NDArray[Any], ts: float) -> list[Event]:
         hands = (_hand_centre(frame, _LEFT), _hand_centre(frame, _RIGHT))
         moving = False
-        for prev, cur in zip(self._prev_hands, hands):
-            if prev is not None and cur is not None:
-                if float(np.hypot(*(cur - prev))) > self.motion_threshold:
-                    moving = True
-                    break
+        for prev, cur in zip(self._prev_hands, hands, strict=True):
+            if (
+                prev is not None
+                and cur is not None
+                and float(np.hypot(*(cur - prev))) > self.motion_threshold
+            ):
+                moving = True
+                break
         self._prev_hands = hands
         if not self._seg:
             if moving:

@@ -154,11 +154,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         pipe.stop(1.0)
         signal.signal(signal.SIGTERM, previous)
     elapsed = time.perf_counter() - t0
-    p50, p99 = (pipe.latency["landmarks"].percentiles(50, 99) if "landmarks" in pipe.latency
-                else (float("nan"), float("nan")))
+    stages = ", ".join(
+        "{} p50 {:.2f} / p99 {:.2f} ms".format(name, *pipe.latency[name].percentiles(50, 99))
+        for name in ("landmarks", "features", "inference")
+        if name in pipe.latency and (name != "landmarks" or pipe.needs_extractor)
+    )
     print(
         f"{count[0]} sign(s) in {pipe.frames_done} frames ({elapsed:.1f} s, "
-        f"{pipe.dropped} dropped); landmarks p50 {p50:.2f} ms p99 {p99:.2f} ms"
+        f"{pipe.dropped} dropped); per frame: {stages}"
     )
     if pipe.source_error or pipe.worker_error:
         print(f"error: {pipe.source_error or pipe.worker_error}", file=sys.stderr)

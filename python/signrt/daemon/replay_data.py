@@ -28,7 +28,7 @@ def build_replay_clip(
     signer: int = REPLAY_SIGNER,
     *,
     rest_frames: int = _REST_FRAMES,
-    decimals: int = 4,
+    decimals: int = 3,
 ) -> tuple[npt.NDArray[np.float32], list[tuple[str, int, int]]]:
     """Concatenate synthetic signs with rests between them.
 
@@ -68,12 +68,31 @@ def build_replay_clip(
 
 
 def write_bundled_replay(path: str | Path | None = None) -> Path:
-    """Write the bundled clip (default: ``signrt/daemon/data/replay_demo.parquet``)."""
+    """Write the bundled clip (default: ``signrt/daemon/data/replay_demo.parquet``).
+
+    The file has the Kaggle columns except the redundant ``row_id``, float32 coordinates
+    and zstd compression, which keeps it near 400 kB; every signrt reader takes it.
+    """
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ..io._files import atomic_write
     from ..io.kaggle import write_parquet
 
-    dest = Path(path) if path is not None else Path(__file__).parent / "data" / "replay_demo.parquet"
+    default = Path(__file__).parent / "data" / "replay_demo.parquet"
+    dest = Path(path) if path is not None else default
     clip, _ = build_replay_clip()
-    write_parquet(dest, clip)
+    with tempfile.TemporaryDirectory() as tmp:
+        full = Path(tmp) / "full.parquet"
+        write_parquet(full, clip)
+        table = pq.read_table(full).drop_columns(["row_id"]).replace_schema_metadata(None)
+    for name in ("x", "y", "z"):
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, name, table.column(name).cast(pa.float32()))
+    with atomic_write(dest) as fh:
+        pq.write_table(table, fh, compression="zstd", compression_level=19)
     return dest
 
 

@@ -82,6 +82,7 @@ class Notifier:
             self._sock.sendto(payload, target)
         except OSError as exc:
             log.warning("sd_notify to %s failed: %s", self.address, exc)
+            self.close()
             return False
         self.sent.append(payload.decode())
         return True

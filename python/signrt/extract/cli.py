@@ -51,7 +51,9 @@ def _expand(items: list[str]) -> list[str]:
         path = Path(item)
         if path.is_dir():
             found = sorted(
-                str(f) for f in path.rglob("*") if f.is_file() and f.suffix.lower() in _VIDEO_SUFFIXES
+                str(f)
+                for f in path.rglob("*")
+                if f.is_file() and f.suffix.lower() in _VIDEO_SUFFIXES
             )
             out.extend(found if found else [item])  # an image folder is one clip
         else:

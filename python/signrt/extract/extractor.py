@@ -172,6 +172,12 @@ class _Base:
     def close(self) -> None:
         """Release the underlying graph (idempotent)."""
 
+    def process(
+        self, image: npt.ArrayLike, *, timestamp_ms: int | None = None, bgr: bool = False
+    ) -> FloatArray:
+        """Extract the landmarks of one image (implemented by the backends)."""
+        raise NotImplementedError
+
     def process_many(self, images: Iterable[npt.ArrayLike], *, bgr: bool = False) -> FloatArray:
         """Extract a clip from a sequence of images, in order.
 
@@ -182,7 +188,7 @@ class _Base:
         Returns:
             (T, 543, 3) float32.
         """
-        frames = [self.process(img, bgr=bgr) for img in images]  # type: ignore[attr-defined]
+        frames = [self.process(img, bgr=bgr) for img in images]
         if not frames:
             return np.zeros((0, NUM_LANDMARKS, 3), dtype=np.float32)
         return np.stack(frames)

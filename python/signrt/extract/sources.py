@@ -208,6 +208,7 @@ class CaptureSource(Source):
         self.max_retries = max_retries
         self._factory = capture_factory
         self._cap: Any = None
+        self._reading = False
         self._media_fps = 0.0
         self._open_or_raise()
         self._pacer = _Pacer(
@@ -215,6 +216,7 @@ class CaptureSource(Source):
         )
         self._loop_offset = 0.0
         self._last_ts = 0.0
+        self._file_index = 0
 
     # -- opening ---------------------------------------------------------------------------
     def _create(self) -> Any:
@@ -313,15 +315,22 @@ class CaptureSource(Source):
             SourceError: If a live source could not be reopened within ``max_retries``.
         """
         while not self._closed.is_set():
-            if self._cap is None:
-                if self.ended or not self.live or not self._reconnect():
-                    return None
+            if self._cap is None and (self.ended or not self.live or not self._reconnect()):
+                return None
             self._pacer.wait(self._index)
+            cap = self._cap
+            if cap is None or self._closed.is_set():
+                break
+            self._reading = True
             try:
-                ok, image = self._cap.read()
+                ok, image = cap.read()
             except Exception as exc:
                 ok, image = False, None
                 self.last_error = f"read failed: {exc}"
+            finally:
+                self._reading = False
+            if self._closed.is_set():
+                break
             if ok and image is not None:
                 return self._frame(image)
             if self.live:
@@ -333,12 +342,14 @@ class CaptureSource(Source):
             if self.loop and self._index > 0:
                 self._loop_offset = self._last_ts + (1.0 / (self._media_fps or 30.0))
                 self._release()
+                self._file_index = 0
                 if self._try_open():
                     continue
             self.ended = True
             self._release()
             log.info("source %s ended after %d frames", self.name, self._index)
             return None
+        self._release()
         return None
 
     def _frame(self, image: Any) -> Frame:
@@ -350,17 +361,25 @@ class CaptureSource(Source):
                 pos = float(self._cap.get(0) or 0.0) / 1e3  # CAP_PROP_POS_MSEC
             except Exception:
                 pos = 0.0
-            local = pos if pos > 0 or self._index == 0 else self._index / (self._media_fps or 30)
+            i = self._file_index
+            local = pos if pos > 0 or i == 0 else i / (self._media_fps or 30.0)
             ts = self._loop_offset + local
             self._last_ts = ts
         frame = Frame(index=self._index, timestamp=ts, image=image)
         self._index += 1
+        self._file_index += 1
         return frame
 
     def close(self) -> None:
-        """Stop and release the capture (safe from another thread)."""
+        """Stop and release the capture (safe from another thread).
+
+        A ``read`` in progress in another thread is not interrupted inside OpenCV (releasing
+        a capture that another thread reads from is unsafe); that thread releases it when
+        its read returns.
+        """
         super().close()
-        self._release()
+        if not self._reading:
+            self._release()
 
 
 class ImageFolderSource(Source):

@@ -324,7 +324,7 @@ def _check_io_dims(
                 f"{where}: '{name}' has rank {len(dims)} {_fmt_dims(dims)}, expected "
                 f"({', '.join(w for w, _ in want)}); {fix}"
             )
-        for (sym, value), dim in zip(want[1:], dims[1:]):
+        for (sym, value), dim in zip(want[1:], dims[1:], strict=True):
             if value is not None and isinstance(dim, int) and dim != value:
                 what = {
                     "L": f"the spec's max_len is {L}",

@@ -16,6 +16,7 @@ when an engine is created.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -204,7 +205,9 @@ def write_sidecar(path: str | os.PathLike[str], model: ModelFile, key: Mapping[s
     return p
 
 
-def read_sidecar(path: str | os.PathLike[str]) -> tuple[FeatureSpec, tuple[str, ...], dict[str, Any]]:
+def read_sidecar(
+    path: str | os.PathLike[str],
+) -> tuple[FeatureSpec, tuple[str, ...], dict[str, Any]]:
     """Read an engine's sidecar JSON.
 
     Returns:
@@ -457,10 +460,11 @@ class TensorRTEngine:
             cuda.h2d(self._d_mask, m, s)
             if not ctx.execute_async_v3(int(s)):
                 raise DeviceError("device 'trt': execute_async_v3 failed (see the TensorRT log)")
-            out = self._host_out[:b]
-            cuda.d2h(out, self._d_logits, s)
+            host: FloatArray = self._host_out[:b]
+            cuda.d2h(host, self._d_logits, s)
             cuda.sync(s)
-            return out.copy()
+            result: FloatArray = host.copy()
+            return result
 
     def close(self) -> None:
         """Free the device buffers."""
@@ -472,10 +476,8 @@ class TensorRTEngine:
                     setattr(self, attr, 0)
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown
             self.close()
-        except Exception:  # pragma: no cover - interpreter shutdown
-            pass
 
     def __repr__(self) -> str:
         return f"TensorRTEngine(key={self.cache_key}, built={self.built})"

@@ -127,13 +127,13 @@ class TrainConfig:
 
     # ----------------------------------------------------------------------- building
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], **overrides: Any) -> TrainConfig:
+    def from_mapping(cls, values: Mapping[str, Any], /, **overrides: Any) -> TrainConfig:
         """Build from a mapping (parsed TOML); ``overrides`` that are not None win.
 
         Raises:
             ConfigError: On an unknown key or an invalid value.
         """
-        merged = dict(data)
+        merged = dict(values)
         for k, v in overrides.items():
             if v is None:
                 continue
@@ -153,7 +153,7 @@ class TrainConfig:
             raise ConfigError(f"invalid training config: {exc}") from exc
 
     @classmethod
-    def from_toml(cls, path: str | os.PathLike[str], **overrides: Any) -> TrainConfig:
+    def from_toml(cls, path: str | os.PathLike[str], /, **overrides: Any) -> TrainConfig:
         """Load a TOML file; ``overrides`` (e.g. command-line flags) that are not None win.
 
         Raises:

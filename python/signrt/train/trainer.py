@@ -365,6 +365,7 @@ def train(
     model_builder: ModelBuilder | None = None,
     train_set: ClipSet | None = None,
     val_set: ClipSet | None = None,
+    on_epoch_end: Callable[[dict[str, float]], bool | None] | None = None,
 ) -> TrainResult:
     """Train a model; see the module docstring for what is written.
 
@@ -373,6 +374,8 @@ def train(
         model_builder: Builds the model from (arch, spec, K, options); default: the zoo.
         train_set: Training clips (instead of ``config.data``).
         val_set: Validation clips (instead of ``config.val_data`` or a split).
+        on_epoch_end: Called with the epoch's metrics after the checkpoints are written;
+            returning True stops the run (as an interruption would: ``--resume`` continues).
 
     Returns:
         The best metrics, the history and the run folder.
@@ -385,7 +388,7 @@ def train(
     builder = model_builder or build_model_and_config
     ddp = _setup_distributed(cfg.device)
     try:
-        return _train(cfg, builder, ddp, train_set, val_set)
+        return _train(cfg, builder, ddp, train_set, val_set, on_epoch_end)
     finally:
         if ddp.owns_group and dist.is_initialized():
             dist.destroy_process_group()
@@ -397,6 +400,7 @@ def _train(
     ddp: _Dist,
     train_set: ClipSet | None,
     val_set: ClipSet | None,
+    on_epoch_end: Callable[[dict[str, float]], bool | None] | None,
 ) -> TrainResult:
     run_dir = Path(cfg.out)
     spec = cfg.resolve_spec()
@@ -573,6 +577,8 @@ def _train(
                 with contextlib.suppress(ImportError):
                     plot_curves(history, run_dir / "curves.png")
         ddp.barrier()
+        if on_epoch_end is not None and on_epoch_end(dict(metrics)):
+            break
         if cfg.patience and bad_epochs >= cfg.patience and epoch + 1 < cfg.epochs:
             stopped = True
             break

@@ -383,3 +383,114 @@ impl Stream {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+    use crate::preprocess::{preprocess, ClipRef};
+    use crate::spec::Fit;
+
+    fn frame(k: usize, offset: f32) -> Vec<f32> {
+        (0..FRAME_LEN)
+            .map(|i| {
+                if (i / 3 + k) % 5 == 0 {
+                    f32::NAN
+                } else {
+                    offset + ((i * 37 + k * 101) % 997) as f32 / 997.0
+                }
+            })
+            .collect()
+    }
+
+    fn window_features(frames: &[Vec<f32>], spec: &FeatureSpec) -> (Vec<f32>, Vec<f32>) {
+        let flat: Vec<f32> = frames.iter().flatten().copied().collect();
+        preprocess(ClipRef::F32(&flat), spec).unwrap()
+    }
+
+    fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn parity_across_wrap_around() {
+        for spec in [
+            fixtures::islr118(8, Fit::Truncate),
+            fixtures::hands_pose(8, Fit::Resample),
+        ] {
+            let mut s = Stream::new(spec.clone());
+            let mut frames: Vec<Vec<f32>> = Vec::new();
+            for k in 0..30 {
+                let mut f = frame(k, 0.0);
+                if k % 4 == 3 {
+                    f.fill(f32::NAN);
+                }
+                s.push(FrameRef::F32(&f)).unwrap();
+                frames.push(f);
+                let lo = frames.len().saturating_sub(8);
+                let (a, ma) = s.features();
+                let (b, mb) = window_features(&frames[lo..], &spec);
+                assert_eq!(ma, mb, "step {k}");
+                assert!(max_diff(&a, &b) <= 1e-5, "step {k}: {}", max_diff(&a, &b));
+                assert_eq!(s.len(), frames.len() - lo);
+                let valid = frames[lo..]
+                    .iter()
+                    .filter(|f| f.iter().any(|v| v.is_finite()))
+                    .count();
+                assert_eq!(s.num_valid(), valid);
+            }
+        }
+    }
+
+    #[test]
+    fn reset_empties_the_window() {
+        let spec = fixtures::islr118(4, Fit::Truncate);
+        let mut s = Stream::new(spec.clone());
+        for k in 0..6 {
+            s.push(FrameRef::F32(&frame(k, 0.0))).unwrap();
+        }
+        s.reset();
+        assert!(s.is_empty());
+        assert_eq!(s.num_valid(), 0);
+        let (f, m) = s.features();
+        assert!(f.iter().chain(&m).all(|v| *v == 0.0));
+        let f1 = frame(9, 0.0);
+        s.push(FrameRef::F32(&f1)).unwrap();
+        assert_eq!(s.features(), window_features(&[f1], &spec));
+    }
+
+    #[test]
+    fn rejects_wrong_frame_length() {
+        let mut s = Stream::new(fixtures::islr118(4, Fit::Truncate));
+        assert!(matches!(
+            s.push(FrameRef::F32(&[0.0; 10])),
+            Err(Error::Shape(_))
+        ));
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn long_stream_with_moving_offset_does_not_drift() {
+        // Coordinates far from 0 compared with their spread, moving over time: the pivot and
+        // the periodic recomputation keep the running sums exact.
+        let spec = fixtures::islr118(16, Fit::Truncate);
+        let mut s = Stream::new(spec.clone());
+        let mut frames: Vec<Vec<f32>> = Vec::new();
+        for k in 0..5000 {
+            let f = frame(k % 13, 1000.0 + (k / 500) as f32 * 250.0);
+            s.push(FrameRef::F32(&f)).unwrap();
+            frames.push(f);
+            if frames.len() > 16 {
+                frames.remove(0);
+            }
+            if k % 97 == 0 || k > 4980 {
+                let (a, _) = s.features();
+                let (b, _) = window_features(&frames, &spec);
+                assert!(max_diff(&a, &b) <= 1e-4, "step {k}: {}", max_diff(&a, &b));
+            }
+        }
+    }
+}

@@ -159,7 +159,7 @@ fn landmarks<'py>(obj: &Bound<'py, PyAny>, frame: bool, prefix: &str) -> PyResul
             let converted = np()?.call_method1("asarray", (obj,)).map_err(|e| {
                 shape_error(
                     py,
-                    format!("expected {expected}, got an object numpy cannot read: {e}"),
+                    format!("{prefix}expected {expected}, got an object numpy cannot read: {e}"),
                 )
             })?;
             converted
@@ -176,7 +176,7 @@ fn landmarks<'py>(obj: &Bound<'py, PyAny>, frame: bool, prefix: &str) -> PyResul
     if !ok {
         return Err(shape_error(
             py,
-            format!("expected {expected}, got {}", py_shape(shape)),
+            format!("{prefix}expected {expected}, got {}", py_shape(shape)),
         ));
     }
     let kind = arr.dtype().kind();
