@@ -182,8 +182,7 @@ def run_live(video: Path, model: Path, threads: int | None, fps: float) -> tuple
     assert p is not None
     samples: dict[str, list[float]] = {}
     for stage, roll in p.latency.items():
-        n = min(roll.count, roll._buf.size)
-        samples[stage] = list(roll._buf[:n])
+        samples[stage] = list(roll.samples())
     add_overhead(samples)
     info = {
         "captured": p.frames_in, "frames": p.frames_done, "dropped": p.dropped,

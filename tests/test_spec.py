@@ -82,7 +82,7 @@ def test_preset_with_changes():
 
 
 def test_unknown_preset():
-    with pytest.raises(SpecError, match="unknown preset 'nope'.*islr118"):
+    with pytest.raises(SpecError, match=r"unknown preset 'nope'.*islr118"):
         FeatureSpec.preset("nope")
 
 

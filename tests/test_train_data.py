@@ -13,7 +13,6 @@ from signrt.errors import DataError
 from signrt.io import read_clip, write_clip
 from signrt.train.data import (
     ClipFiles,
-    ClipSet,
     FeatureCache,
     batch_preprocess,
     index_wlasl,
@@ -63,7 +62,8 @@ def test_synthetic_source_and_label_remap() -> None:
     assert len(cs) == 16 and cs.num_classes == 4 and set(cs.groups) == {"signer00", "signer01"}
     assert cs.class_counts().tolist() == [4, 4, 4, 4]
     remapped = cs.with_label_names(["sign03", "sign02", "sign01", "sign00", "extra"])
-    assert [remapped.label_names[y] for y in remapped.labels] == [cs.label_names[y] for y in cs.labels]
+    names = [remapped.label_names[y] for y in remapped.labels]
+    assert names == [cs.label_names[y] for y in cs.labels]
     with pytest.raises(DataError, match="not among"):
         cs.with_label_names(["sign00"])
     assert len(cs.with_label_names(["sign00"], drop_unknown=True)) == 4
@@ -132,15 +132,15 @@ def test_native_and_reference_batches_agree() -> None:
 
 
 def _wlasl(tmp_path: Path) -> Path:
+    def inst(video: str, signer: int, split: str, start: int, end: int) -> dict[str, object]:
+        return {"video_id": video, "signer_id": signer, "split": split,
+                "frame_start": start, "frame_end": end, "fps": 25}  # fmt: skip
+
     doc = [
-        {"gloss": "book", "instances": [
-            {"video_id": "00001", "signer_id": 1, "split": "train", "frame_start": 1, "frame_end": -1},
-            {"video_id": "00002", "signer_id": 2, "split": "test", "frame_start": 3, "frame_end": 10},
-        ]},
-        {"gloss": "drink", "instances": [
-            {"video_id": "00003", "signer_id": 1, "split": "train", "frame_start": 1, "frame_end": -1},
-            {"video_id": "00404", "signer_id": 3, "split": "val", "frame_start": 1, "frame_end": -1},
-        ]},
+        {"gloss": "book", "instances": [inst("00001", 1, "train", 1, -1),
+                                        inst("00002", 2, "test", 3, 10)]},
+        {"gloss": "drink", "instances": [inst("00003", 1, "train", 1, -1),
+                                         inst("00404", 3, "val", 1, -1)]},
     ]  # fmt: skip
     root = tmp_path / "wlasl"
     root.mkdir()

@@ -44,8 +44,9 @@ def test_metrics_from_scores() -> None:
     assert rep.support.tolist() == [2, 2, 2]
     doc = json.loads(rep.to_json())
     assert doc["top1"] == rep.top1 and doc["num_clips"] == 6 and doc["labels"] == labels
-    assert doc["per_class"][1] == {"label": "b", "precision": pytest.approx(2 / 3),
-                                   "recall": 1.0, "f1": pytest.approx(0.8), "support": 2}  # fmt: skip
+    expected = {"label": "b", "precision": pytest.approx(2 / 3), "recall": 1.0,
+                "f1": pytest.approx(0.8), "support": 2}  # fmt: skip
+    assert doc["per_class"][1] == expected
     assert doc["macro_f1"] == pytest.approx((0.5 + 0.8 + 0.0) / 3)
     assert "top-1 50.00%" in rep.summary()
 
@@ -61,7 +62,8 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("evalrun")
     cfg = TrainConfig(
         data=DATA, out=str(out), arch="cnn_transformer", max_len=16, epochs=2, batch_size=8,
-        num_workers=0, plots=False, model={"dim": 16, "stages": 1, "convs_per_stage": 1, "heads": 2},
+        num_workers=0, plots=False,
+        model={"dim": 16, "stages": 1, "convs_per_stage": 1, "heads": 2},
     )  # fmt: skip
     train(cfg)
     return out / "best.pt"
@@ -77,7 +79,8 @@ def test_evaluate_checkpoint(checkpoint: Path, tmp_path: Path) -> None:
     rep.save_json(tmp_path / "r.json")
     assert json.loads((tmp_path / "r.json").read_text())["model"] == str(checkpoint)
     with pytest.raises(DataError, match="not among"):
-        evaluate_checkpoint(checkpoint, open_dataset("synthetic:classes=5,signers=1,clips_per_class=1"))
+        other = open_dataset("synthetic:classes=5,signers=1,clips_per_class=1")
+        evaluate_checkpoint(checkpoint, other)
 
 
 def test_evaluate_onnx_matches_checkpoint(checkpoint: Path, tmp_path: Path) -> None:

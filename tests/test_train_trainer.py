@@ -59,9 +59,10 @@ def _pool_builder(frozen: bool = False) -> Any:
 
 @pytest.mark.slow
 def test_short_run_reaches_90_percent_on_held_out_synthetic_signers(tmp_path: Path) -> None:
-    train_set = open_dataset("synthetic:classes=8,signers=12,clips_per_class=3,seed=0")
-    val_set = open_dataset("synthetic:classes=8,signers=3,clips_per_class=2,seed=0,signer_offset=12")
-    test_set = open_dataset("synthetic:classes=8,signers=4,clips_per_class=2,seed=0,signer_offset=15")
+    syn = "synthetic:classes=8,seed=0,"
+    train_set = open_dataset(syn + "signers=12,clips_per_class=3")
+    val_set = open_dataset(syn + "signers=3,clips_per_class=2,signer_offset=12")
+    test_set = open_dataset(syn + "signers=4,clips_per_class=2,signer_offset=15")
     cfg = TrainConfig(
         data="synthetic", out=str(tmp_path / "run"), arch="cnn_transformer", max_len=32,
         epochs=25, batch_size=32, lr=3e-3, num_workers=0, patience=0, model=dict(TINY, dim=64),
@@ -128,7 +129,8 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
             num_workers=0, resume=resume, plots=False, seed=3,
         )  # fmt: skip
 
-    straight = train(cfg(tmp_path / "a", 3), model_builder=_pool_builder(), train_set=tr, val_set=va)
+    straight = train(cfg(tmp_path / "a", 3), model_builder=_pool_builder(), train_set=tr,
+                     val_set=va)  # fmt: skip
     interrupted = train(cfg(tmp_path / "b", 3), model_builder=_pool_builder(), train_set=tr,
                         val_set=va, on_epoch_end=lambda m: m["epoch"] == 2)  # fmt: skip
     assert len(interrupted.history) == 2

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from . import __version__
 from .errors import SignrtError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["bench_subparsers", "build_parser", "main"]
 
 log = logging.getLogger("signrt")
 
@@ -48,6 +48,29 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(name)
         module.register(sub)
     return parser
+
+
+def bench_subparsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """Return the subcommands of ``signrt bench``, creating ``bench`` if no module did yet.
+
+    Several parts add ``bench`` subcommands (preprocess, inference, pipeline); they share
+    one ``bench`` parser.
+    """
+    parser = sub.choices.get("bench")
+    if parser is None:
+        parser = sub.add_parser(
+            "bench", help="benchmarks (trtexec-style latency reports)",
+            description="Latency benchmarks; each writes a trtexec-style report.",
+        )
+        inner = parser.add_subparsers(dest="bench_command", metavar="BENCH")
+        inner.required = True
+        return inner
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action  # type: ignore[no-any-return]
+    raise RuntimeError("the 'bench' command has no subcommands parser")  # pragma: no cover
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -105,6 +105,11 @@ class Rolling:
         """Samples added so far."""
         return self._n
 
+    def samples(self) -> npt.NDArray[np.float64]:
+        """A copy of the samples held (at most ``size``, not in time order once wrapped)."""
+        with self._lock:
+            return self._buf[: min(self._n, self._buf.size)].copy()
+
 
 @dataclass
 class FrameResult:
@@ -257,7 +262,7 @@ class Pipeline:
             except Exception as exc:  # pragma: no cover
                 log.debug("extractor close: %s", exc)
         if self.recorder is not None:
-            self.recorder.close()
+            self.recorder.close(0.5)
 
     @property
     def alive(self) -> bool:

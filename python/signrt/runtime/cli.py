@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..cli import bench_subparsers
 from ..errors import SignrtError
 
 __all__ = ["bench_inference", "register", "synthetic_clips"]
@@ -53,7 +54,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=_cmd_predict)
 
-    bench = _bench_subparsers(sub)
+    bench = bench_subparsers(sub)
     p = bench.add_parser(
         "inference",
         help="latency of the engines, of predict() and of Stream, trtexec style",
@@ -72,29 +73,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", default=None, metavar="PATH",
                    help="write the report as JSON (and Markdown beside it)")
     p.set_defaults(func=_cmd_bench_inference)
-
-
-def _bench_subparsers(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-    """The subcommands of ``signrt bench``, creating ``bench`` if no module did yet.
-
-    Several parts add ``bench`` subcommands (preprocess, inference, pipeline); they share
-    one ``bench`` parser.
-    """
-    parser = sub.choices.get("bench")
-    if parser is None:
-        parser = sub.add_parser(
-            "bench", help="benchmarks (trtexec-style latency reports)",
-            description="Latency benchmarks; each writes a trtexec-style report.",
-        )
-        inner = parser.add_subparsers(dest="bench_command", metavar="BENCH")
-        inner.required = True
-        return inner
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action  # type: ignore[no-any-return]
-    raise RuntimeError("the 'bench' command has no subcommands parser")  # pragma: no cover
 
 
 # ------------------------------------------------------------------------------ info

@@ -1,4 +1,4 @@
-"""Training subpackage (install with ``pip install signrt[train]``); the only part that imports torch.
+"""Training subpackage (``pip install signrt[train]``); the only part of signrt that imports torch.
 
 Datasets and the synthetic signer, augmentation, the model zoo, the trainer, evaluation,
 ONNX export and quantisation.

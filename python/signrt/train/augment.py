@@ -100,7 +100,8 @@ class AugmentConfig:
     @classmethod
     def off(cls) -> AugmentConfig:
         """A config that changes nothing (every probability 0)."""
-        return cls(**{f.name: 0.0 for f in fields(cls) if f.name.endswith("_p")})
+        zeros: dict[str, Any] = {f.name: 0.0 for f in fields(cls) if f.name.endswith("_p")}
+        return cls(**zeros)
 
     @property
     def enabled(self) -> bool:
@@ -114,7 +115,8 @@ class AugmentConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"augment: unknown keys {unknown}; known keys: {sorted(known)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**kw)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the config as a plain dict."""
@@ -122,10 +124,15 @@ class AugmentConfig:
 
 
 def _check(clip: npt.ArrayLike) -> FloatArray:
-    x = np.asarray(clip, dtype=np.float32)
+    x: FloatArray = np.asarray(clip, dtype=np.float32)
     if x.ndim != 3 or x.shape[1:] != (layouts.NUM_LANDMARKS, 3):
         raise ShapeError(f"augmentation expects a (T, 543, 3) clip, got {x.shape}")
     return x
+
+
+def _copy(x: FloatArray) -> FloatArray:
+    out: FloatArray = np.array(x, dtype=np.float32, copy=True)
+    return out
 
 
 # ------------------------------------------------------------------------ operations
@@ -147,15 +154,15 @@ def temporal_resample(clip: npt.ArrayLike, factor: float) -> FloatArray:
     t = x.shape[0]
     n = max(1, round(t * factor))
     if t < 2 or n == t:
-        return x.copy()
+        return _copy(x)
     if n == 1:
-        return x[:1].copy()
+        return _copy(x[:1])
     pos = np.linspace(0.0, t - 1, n)  # (T',)
     lo = np.floor(pos).astype(np.intp)
     lo = np.minimum(lo, t - 1)
     hi = np.minimum(lo + 1, t - 1)
     w = (pos - lo).astype(np.float32)[:, None, None]  # (T', 1, 1)
-    out = x[lo] * (1.0 - w) + x[hi] * w  # (T', 543, 3)
+    out: FloatArray = x[lo] * (1.0 - w) + x[hi] * w  # (T', 543, 3)
     exact = w[:, 0, 0] == 0.0
     out[exact] = x[lo[exact]]
     out[-1] = x[-1]
@@ -176,7 +183,7 @@ def frame_dropout(clip: npt.ArrayLike, keep: npt.NDArray[np.bool_]) -> FloatArra
     if x.shape[0] and not k.any():
         k = k.copy()
         k[0] = True
-    return x[k].copy()
+    return _copy(x[k])
 
 
 def mirror(clip: npt.ArrayLike) -> FloatArray:
@@ -224,7 +231,7 @@ def affine(
     sh = np.array([[1.0, shear[0]], [shear[1], 1.0]])
     m = (rot @ sh * scale).astype(np.float32)  # (2, 2)
     c = np.array([cx, cy], dtype=np.float32)
-    out = x.copy()
+    out = _copy(x)
     out[..., :2] = (x[..., :2] - c) @ m.T + c + np.asarray(shift, dtype=np.float32)
     out[..., 2] = x[..., 2] * np.float32(scale)
     return out
@@ -232,14 +239,14 @@ def affine(
 
 def temporal_mask(clip: npt.ArrayLike, start: int, length: int) -> FloatArray:
     """Mark frames ``start .. start+length-1`` as missing (NaN)."""
-    x = _check(clip).copy()
+    x = _copy(_check(clip))
     x[max(0, start) : max(0, start + length)] = np.nan
     return x
 
 
 def spatial_mask(clip: npt.ArrayLike, box: tuple[float, float, float, float]) -> FloatArray:
     """Mark every landmark whose x, y lies inside ``box = (x0, y0, x1, y1)`` as missing."""
-    x = _check(clip).copy()
+    x = _copy(_check(clip))
     x0, y0, x1, y1 = box
     with np.errstate(invalid="ignore"):
         inside = (x[..., 0] >= x0) & (x[..., 0] <= x1) & (x[..., 1] >= y0) & (x[..., 1] <= y1)
@@ -267,22 +274,27 @@ class Augmenter:
         cfg = self.config
         x = _check(clip)
         if x.shape[0] == 0:
-            return x.copy()
+            return _copy(x)
         if rng.random() < cfg.resample_p:
             x = temporal_resample(x, float(rng.uniform(*cfg.resample_range)))
         if rng.random() < cfg.dropout_p and x.shape[0] > 2:
-            x = frame_dropout(x, rng.random(x.shape[0]) >= cfg.dropout_rate)
+            keep = np.greater_equal(rng.random(x.shape[0]), cfg.dropout_rate)
+            x = frame_dropout(x, keep)
         if rng.random() < cfg.mirror_p:
             x = mirror(x)
         if rng.random() < cfg.affine_p:
             x = affine(
                 x,
                 scale=float(rng.uniform(*cfg.scale)),
-                shear=(float(rng.uniform(-cfg.shear, cfg.shear)),
-                       float(rng.uniform(-cfg.shear, cfg.shear))),  # fmt: skip
+                shear=(
+                    float(rng.uniform(-cfg.shear, cfg.shear)),
+                    float(rng.uniform(-cfg.shear, cfg.shear)),
+                ),
                 rotate_deg=float(rng.uniform(-cfg.rotate_deg, cfg.rotate_deg)),
-                shift=(float(rng.uniform(-cfg.shift, cfg.shift)),
-                       float(rng.uniform(-cfg.shift, cfg.shift))),  # fmt: skip
+                shift=(
+                    float(rng.uniform(-cfg.shift, cfg.shift)),
+                    float(rng.uniform(-cfg.shift, cfg.shift)),
+                ),
             )
         t = x.shape[0]
         if rng.random() < cfg.temporal_mask_p and t > 2:

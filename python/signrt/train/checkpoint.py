@@ -124,7 +124,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
 
     p = Path(path)
     if not p.is_file():
-        raise ModelError(f"checkpoint {p} does not exist (expected RUN_DIR/best.pt from signrt train)")
+        raise ModelError(
+            f"checkpoint {p} does not exist (expected RUN_DIR/best.pt from `signrt train`)"
+        )
     try:
         doc = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt files

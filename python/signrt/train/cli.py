@@ -123,7 +123,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if rank == 0:
         best = result.best
         print(
-            f"best epoch {int(best.get('epoch', 0))}: val top-1 {best.get('val_top1', 0) * 100:.2f}% "
+            f"best epoch {int(best.get('epoch', 0))}: "
+            f"val top-1 {best.get('val_top1', 0) * 100:.2f}% "
             f"top-5 {best.get('val_top5', 0) * 100:.2f}% -> {result.best_checkpoint}"
             + (" (early stop)" if result.stopped_early else "")
         )

@@ -145,7 +145,8 @@ class TrainConfig:
         unknown = sorted(set(merged) - known)
         if unknown:
             raise ConfigError(
-                f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+                f"unknown training option(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}"
             )
         try:
             return cls(**merged)

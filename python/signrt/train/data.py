@@ -150,7 +150,8 @@ class ClipSet:
         n = len(self.clips)
         if self.labels.shape != (n,) or len(self.groups) != n:
             raise DataError(
-                f"ClipSet: {n} clips but {self.labels.shape[0]} labels and {len(self.groups)} groups"
+                f"ClipSet: {n} clips but {self.labels.shape[0]} labels and "
+                f"{len(self.groups)} groups"
             )
         if n and (self.labels.min() < 0 or self.labels.max() >= len(self.label_names)):
             raise DataError("ClipSet: a label is outside label_names")
@@ -261,7 +262,8 @@ class ClipSet:
         folds = []
         for f in range(k):
             is_val = np.array([fold_of[g] == f for g in self.groups])
-            folds.append((self.subset(np.flatnonzero(~is_val)), self.subset(np.flatnonzero(is_val))))
+            tr, va = np.flatnonzero(~is_val), np.flatnonzero(is_val)
+            folds.append((self.subset(tr), self.subset(va)))
         return folds
 
     def with_label_names(self, names: Sequence[str], *, drop_unknown: bool = False) -> ClipSet:
@@ -650,6 +652,7 @@ def _default_extractor(video: Path) -> FloatArray:
         return np.asarray(fn(video), dtype=np.float32)
     try:
         import cv2
+
         from ..extract.extractor import HolisticExtractor
     except ImportError as exc:
         raise DataError(
@@ -727,7 +730,9 @@ def open_wlasl(
         groups.append(inst.signer_id)
         frames.append((inst.frame_start, inst.frame_stop))
     if missing:
-        log.warning("WLASL: %d of %d instances have no video or cached landmarks", missing, len(insts))
+        log.warning(
+            "WLASL: %d of %d instances have no video or cached landmarks", missing, len(insts)
+        )
     if not paths:
         raise DataError(f"{json_path}: no usable instance (no cached landmarks or videos)")
     return _from_records(paths, signs, groups, source=str(base), frames=frames)

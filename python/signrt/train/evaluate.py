@@ -132,7 +132,8 @@ class EvalReport:
             f"model: {self.model}",
             f"data:  {self.data} ({self.num_clips} clips, {len(self.labels)} classes)",
             f"top-1 {self.top1 * 100:.2f}%   top-5 {self.top5 * 100:.2f}%   "
-            f"macro F1 {self.macro_f1:.3f}" + (f"   no signer: {self.no_signer}" if self.no_signer else ""),
+            f"macro F1 {self.macro_f1:.3f}"
+            + (f"   no signer: {self.no_signer}" if self.no_signer else ""),
             "",
             f"{'label':<24} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}",
         ]
@@ -179,8 +180,8 @@ class EvalReport:
                 for j in range(k):
                     if self.confusion[i, j]:
                         val = f"{cm[i, j]:.2f}" if normalize else str(int(cm[i, j]))
-                        ax.text(j, i, val, ha="center", va="center", fontsize=6,
-                                color="white" if cm[i, j] > 0.5 * cm.max() else "black")  # fmt: skip
+                        colour = "white" if cm[i, j] > 0.5 * cm.max() else "black"
+                        ax.text(j, i, val, ha="center", va="center", fontsize=6, color=colour)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title(f"top-1 {self.top1 * 100:.1f}% ({self.num_clips} clips)")

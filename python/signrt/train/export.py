@@ -187,7 +187,7 @@ def _quiet_exporter() -> Iterator[None]:
             # The TorchScript tracer warns about every Python int it records (sizes become
             # constants). L is fixed by design and B is made dynamic explicitly; the
             # verification below runs the graph at other batch sizes to prove it.
-            from torch.jit import TracerWarning
+            from torch.jit import TracerWarning  # type: ignore[attr-defined]
 
             warnings.filterwarnings("ignore", category=TracerWarning)
             with contextlib.redirect_stdout(io.StringIO()) as out:
@@ -284,14 +284,15 @@ def _trace(
     import onnx
     import torch
 
-    names = {"input_names": ["features", "mask"], "output_names": ["logits"]}
+    inputs, outputs = ["features", "mask"], ["logits"]
     if exporter == "dynamo":
         batch = torch.export.Dim("batch", min=batch_range[0], max=max(batch_range[1], 2))
         program = torch.onnx.export(
             model,
             args,
             None,
-            **names,
+            input_names=inputs,
+            output_names=outputs,
             opset_version=opset,
             dynamo=True,
             external_data=False,
@@ -307,8 +308,9 @@ def _trace(
     torch.onnx.export(
         model,
         args,
-        buf,
-        **names,
+        buf,  # type: ignore[arg-type]  # the legacy exporter writes to file objects
+        input_names=inputs,
+        output_names=outputs,
         opset_version=opset,
         dynamo=False,
         do_constant_folding=True,

@@ -98,6 +98,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="calibration method (default minmax)",
     )
     q.add_argument("--threads", type=int, default=1, help="CPU threads for the timing")
+    q.add_argument(
+        "--timing", type=float, default=1.0, metavar="SECONDS", help="timing per model (1.0)"
+    )
     q.add_argument("--json", action="store_true", help="print the result as JSON")
     q.set_defaults(func=_cmd_quantize)
 
@@ -141,6 +144,7 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
         calib_clips=args.calib_clips,
         method=args.method,
         threads=args.threads,
+        timing_s=args.timing,
     )
     if args.json:
         doc = result.to_dict()

@@ -26,11 +26,13 @@ fails when the top-1 drop exceeds ``max_drop`` points.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import logging
 import os
 import tempfile
 import time
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -351,7 +353,7 @@ def quantize_int8(
                         "WeightSymmetric": True,
                         "CalibTensorRangeSymmetric": symmetric,
                         "MatMulConstBOnly": True,
-                        "DedicatedQDQPair": True,
+                        "QuantizeBias": False,  # float biases: what TensorRT expects
                         "OpTypesToExcludeOutputQuantization": (
                             [] if quantize_outputs
                             else [t for t in op_types if t in ("MatMul", "Gemm")]
@@ -551,23 +553,24 @@ def _tiny_convs(proto: onnx.ModelProto, min_weights: int = 256) -> list[str]:
     ]
 
 
-class _quiet:  # noqa: N801 - used as a context manager like contextlib helpers
-    """Silence the quantisers' chatter: their INFO logging and known benign warnings."""
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the quantisers' chatter (root-logger warnings, progress prints).
 
-    def __enter__(self) -> None:
-        self._root = logging.getLogger()
-        self._level = self._root.level
-        if not log.isEnabledFor(logging.DEBUG):
-            self._root.setLevel(max(self._level, logging.WARNING))
-        self._warn = warnings.catch_warnings()
-        self._warn.__enter__()
-        warnings.filterwarnings(
-            "ignore", message=r"Please consider to run pre-processing before quantization"
-        )
-
-    def __exit__(self, *exc: object) -> None:
-        self._warn.__exit__(*exc)
-        self._root.setLevel(self._level)
+    ONNX Runtime's quantisation tools log advice through the root logger and print
+    calibration progress to stdout; both are hidden unless signrt logs at DEBUG.
+    """
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        root.setLevel(level)
 
 
 # --------------------------------------------------------------------------- comparing
@@ -588,7 +591,7 @@ def _top1(sess: Any, feats: FloatArray, mask: FloatArray, labels: npt.NDArray[np
         logits = sess.run(["logits"], {"features": feats[s : s + batch_size],
                                        "mask": mask[s : s + batch_size]})[0]
         hits += int((logits.argmax(axis=1) == labels[s : s + batch_size]).sum())
-    return hits / max(1, feats.shape[0])
+    return float(hits) / max(1, int(feats.shape[0]))
 
 
 def compare_models(
@@ -661,9 +664,10 @@ def compare_models(
     batched: list[list[float]] = [[] for _ in paths]
     for _ in range(rounds):
         for i, sess in enumerate(sessions):
-            t = measure(lambda s=sess: s.run(None, one), warmup=3, min_time=min_time / rounds)
+            t = measure(functools.partial(sess.run, None, one), warmup=3,
+                        min_time=min_time / rounds)
             single[i].append(t.median_ms)
-            t = measure(lambda s=sess: s.run(None, many), warmup=1,
+            t = measure(functools.partial(sess.run, None, many), warmup=1,
                         min_time=min_time / rounds)
             batched[i].append(t.median_ms)
     for i, row in enumerate(rows):

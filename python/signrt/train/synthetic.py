@@ -437,13 +437,13 @@ def _face_template() -> F64:
     iu = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
     il = (95, 88, 178, 87, 14, 317, 402, 318, 324)
     xs = np.linspace(-1.0, 1.0, 11)
-    for i, x in zip(upper, xs):
+    for i, x in zip(upper, xs, strict=True):
         pts[i] = (mw * x, my - 0.022 * math.sqrt(max(0.0, 1 - x * x)) - 0.004, -0.035)
-    for i, x in zip(lower, xs[1:-1]):
+    for i, x in zip(lower, xs[1:-1], strict=True):
         pts[i] = (mw * x, my + 0.026 * math.sqrt(max(0.0, 1 - x * x)), -0.035)
-    for i, x in zip(iu, xs):
+    for i, x in zip(iu, xs, strict=True):
         pts[i] = (0.8 * mw * x, my - 0.004 * math.sqrt(max(0.0, 1 - x * x)), -0.03)
-    for i, x in zip(il, xs[1:-1]):
+    for i, x in zip(il, xs[1:-1], strict=True):
         pts[i] = (0.8 * mw * x, my + 0.004 * math.sqrt(max(0.0, 1 - x * x)), -0.03)
     # eyes: subject's right eye on the image left; outer corner first, lower lid then upper
     ex, ey, ew, eh = 0.085, -0.1, 0.035, 0.012
@@ -451,9 +451,9 @@ def _face_template() -> F64:
     upper_lid = np.linspace(-1.0, 1.0, 9)[1:-1]
     for right_idx, left_idx, x, sign in (
         *((r_, l_, x_, 1.0) for r_, l_, x_ in zip(layouts.RIGHT_EYE[:9], layouts.LEFT_EYE[:9],
-                                                   lower_lid)),
+                                                   lower_lid, strict=True)),
         *((r_, l_, x_, -1.0) for r_, l_, x_ in zip(layouts.RIGHT_EYE[9:], layouts.LEFT_EYE[9:],
-                                                    upper_lid)),
+                                                    upper_lid, strict=True)),
     ):  # fmt: skip
         y = ey + sign * eh * math.sqrt(max(0.0, 1 - x * x))
         pts[right_idx] = (-ex + ew * x, y, -0.02)
@@ -556,7 +556,8 @@ def _elbow(shoulder: F64, wrist: F64, outward: float) -> F64:
     n = np.stack([-u[:, 1], u[:, 0]], axis=1)
     # choose the perpendicular that points down (and outward)
     sgn = np.where(n[:, 1] + 0.3 * outward * n[:, 0] >= 0, 1.0, -1.0)
-    return shoulder + u * a[:, None] + n * (h * sgn)[:, None]
+    elbow: F64 = shoulder + u * a[:, None] + n * (h * sgn)[:, None]
+    return elbow
 
 
 def _render(
@@ -582,7 +583,8 @@ def _render(
     b0 = a1 + core
     lift[a0:a1] = _smoothstep((t_idx[a0:a1] - a0 + 1) / (trans_in + 1))
     lift[a1:b0] = 1.0
-    lift[b0 : b0 + trans_out] = 1.0 - _smoothstep((t_idx[b0 : b0 + trans_out] - b0 + 1) / (trans_out + 1))
+    out_t = t_idx[b0 : b0 + trans_out] - b0 + 1
+    lift[b0 : b0 + trans_out] = 1.0 - _smoothstep(out_t / (trans_out + 1))
 
     # ----------------------------------------------------------------- dominant hand
     path, twist = _trajectory(cls, u, sp.amplitude)
@@ -640,14 +642,15 @@ def _render(
 
     pose = np.zeros((total, 33, 3))
     pose[:, 0, :2] = nose
-    for k, (dx, dy) in zip((1, 2, 3), ((0.05, -0.1), (0.085, -0.1), (0.12, -0.1))):
-        pose[:, k, :2] = nose + (dx, dy)
-        pose[:, k + 3, :2] = nose + (-dx, dy)
-    pose[:, 7, :2], pose[:, 8, :2] = nose + (0.2, -0.03), nose + (-0.2, -0.03)
-    pose[:, 9, :2], pose[:, 10, :2] = nose + (0.05, 0.1), nose + (-0.05, 0.1)
+    # eyes (inner, centre, outer), ears, mouth corners: offsets from the nose tip
+    for k, off in ((1, 0.05), (2, 0.085), (3, 0.12)):
+        pose[:, k, :2] = nose + np.array([off, -0.1])
+        pose[:, k + 3, :2] = nose + np.array([-off, -0.1])
+    pose[:, 7, :2], pose[:, 8, :2] = nose + np.array([0.2, -0.03]), nose + np.array([-0.2, -0.03])
+    pose[:, 9, :2], pose[:, 10, :2] = nose + np.array([0.05, 0.1]), nose + np.array([-0.05, 0.1])
     pose[:, 11, :2], pose[:, 12, :2] = (0.5, 0.0), (-0.5, 0.0)
     pose[:, 23, :2], pose[:, 24, :2] = (0.3, 1.25), (-0.3, 1.25)
-    for k, y in zip((25, 27, 29, 31), (2.1, 2.9, 3.0, 3.05)):
+    for k, y in zip((25, 27, 29, 31), (2.1, 2.9, 3.0, 3.05), strict=True):
         pose[:, k, :2], pose[:, k + 1, :2] = (0.3, y), (-0.3, y)
     # dominant = subject's right (pose odd indices 12, 14, ...), non-dominant = left
     for wrist, hand, side, sh in ((wrist_d, dom, 0, 12), (wrist_n, non, 1, 11)):
@@ -698,5 +701,5 @@ def config_from_mapping(data: Mapping[str, Any]) -> SyntheticConfig:
     unknown = sorted(set(data) - known)
     if unknown:
         raise DataError(f"synthetic: unknown keys {unknown}; known: {sorted(known)}")
-    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     return SyntheticConfig(**kw)

@@ -61,7 +61,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: ``(arch, spec, num_classes, options) -> (model, options as stored in the checkpoint)``.
-ModelBuilder = Callable[[str, FeatureSpec, int, Mapping[str, Any]], tuple[nn.Module, dict[str, Any]]]
+ModelBuilder = Callable[
+    [str, FeatureSpec, int, Mapping[str, Any]], tuple[nn.Module, dict[str, Any]]
+]
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
@@ -253,7 +255,8 @@ def _setup_distributed(device: str) -> _Dist:
     rank = dist.get_rank() if dist.is_initialized() else 0
     world = dist.get_world_size() if dist.is_initialized() else 1
     if use_cuda:
-        dev = torch.device(f"cuda:{local_rank}") if device in ("auto", "cuda") else torch.device(device)
+        name = f"cuda:{local_rank}" if device in ("auto", "cuda") else device
+        dev = torch.device(name)
         torch.cuda.set_device(dev)
     else:
         dev = torch.device("cpu")
@@ -276,7 +279,8 @@ def _worker_init(worker_id: int) -> None:
 
 # ------------------------------------------------------------------------------ training
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
@@ -309,7 +313,9 @@ def _load_data(cfg: TrainConfig, ddp: _Dist) -> tuple[ClipSet, ClipSet]:
     if cfg.limit is not None:
         train_set = train_set.subset(range(min(cfg.limit, len(train_set))))
     if len(train_set) == 0 or len(val_set) == 0:
-        raise DataError(f"empty split: {len(train_set)} training and {len(val_set)} validation clips")
+        raise DataError(
+            f"empty split: {len(train_set)} training and {len(val_set)} validation clips"
+        )
     if ddp.main:
         log.info("data: %d training clips, %d validation clips, %d classes",
                  len(train_set), len(val_set), train_set.num_classes)  # fmt: skip
@@ -551,7 +557,8 @@ def _train(
             best = {k: metrics[k] for k in ("epoch", "val_top1", "val_top5", "val_loss")}
         if ddp.main:
             log.info(
-                "epoch %d: train loss %.4f acc %.3f | val loss %.4f top1 %.3f top5 %.3f | %.0f clips/s",
+                "epoch %d: train loss %.4f acc %.3f | val loss %.4f top1 %.3f top5 %.3f "
+                "| %.0f clips/s",
                 epoch + 1, metrics["train_loss"], metrics["train_acc"], metrics["val_loss"],
                 metrics["val_top1"], metrics["val_top5"], metrics["clips_per_s"],
             )  # fmt: skip

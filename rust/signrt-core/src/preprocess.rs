@@ -240,9 +240,21 @@ pub(crate) fn emit(
     feats: &mut [f32],
     mask: &mut [f32],
 ) {
-    let p_count = spec.num_points();
-    let c = spec.coords();
-    let pc = p_count * c;
+    match spec.coords() {
+        2 => emit_c::<2>(fitted, rows, spec, feats, mask),
+        _ => emit_c::<3>(fitted, rows, spec, feats, mask),
+    }
+}
+
+fn emit_c<const C: usize>(
+    fitted: &[f64],
+    rows: usize,
+    spec: &FeatureSpec,
+    feats: &mut [f32],
+    mask: &mut [f32],
+) {
+    debug_assert_eq!(spec.coords(), C);
+    let pc = spec.num_points() * C;
     let c_out = spec.channels();
     let f = spec.num_features();
     let fill = spec.nan_fill() as f32;
@@ -253,27 +265,30 @@ pub(crate) fn emit(
         let out = &mut feats[t * f..(t + 1) * f];
         let cur = &fitted[t * pc..(t + 1) * pc];
         // x
-        for p in 0..p_count {
-            for ch in 0..c {
-                out[p * c_out + ch] = out_value(cur[p * c + ch], fill);
+        for (o, x) in out.chunks_exact_mut(c_out).zip(cur.chunks_exact(C)) {
+            let o: &mut [f32; C] = (&mut o[..C]).try_into().expect("C values");
+            for ch in 0..C {
+                o[ch] = out_value(x[ch], fill);
             }
         }
-        // d_k
+        // d_k = x[t + k] - x[t], 0 past the end
         for (j, &k) in lags.iter().enumerate() {
-            let off = (j + 1) * c;
+            let off = (j + 1) * C;
             if t + k < rows {
                 let next = &fitted[(t + k) * pc..(t + k + 1) * pc];
-                for p in 0..p_count {
-                    for ch in 0..c {
-                        let i = p * c + ch;
-                        out[p * c_out + off + ch] = out_value(next[i] - cur[i], fill);
+                for ((o, x), y) in out
+                    .chunks_exact_mut(c_out)
+                    .zip(cur.chunks_exact(C))
+                    .zip(next.chunks_exact(C))
+                {
+                    let o: &mut [f32; C] = (&mut o[off..off + C]).try_into().expect("C values");
+                    for ch in 0..C {
+                        o[ch] = out_value(y[ch] - x[ch], fill);
                     }
                 }
             } else {
-                for p in 0..p_count {
-                    for ch in 0..c {
-                        out[p * c_out + off + ch] = 0.0;
-                    }
+                for o in out.chunks_exact_mut(c_out) {
+                    o[off..off + C].fill(0.0);
                 }
             }
         }
@@ -292,30 +307,41 @@ fn select<S: Sample>(
     sel: &mut Vec<f64>,
     sums: &mut CentreSums,
 ) -> usize {
+    match spec.coords() {
+        2 => select_c::<S, 2>(clip, spec, sel, sums),
+        _ => select_c::<S, 3>(clip, spec, sel, sums),
+    }
+}
+
+fn select_c<S: Sample, const C: usize>(
+    clip: &[S],
+    spec: &FeatureSpec,
+    sel: &mut Vec<f64>,
+    sums: &mut CentreSums,
+) -> usize {
     let t_in = clip.len() / FRAME_LEN;
-    let c = spec.coords();
     let lm = spec.landmarks();
-    let pc = lm.len() * c;
+    let pc = lm.len() * C;
     sel.clear();
     sel.resize(t_in * pc, f64::NAN);
     let drop = spec.drop_empty_frames();
     let needs_norm = spec.normalize() != Normalize::None;
     let mut kept = 0;
-    for t in 0..t_in {
-        let frame = &clip[t * FRAME_LEN..(t + 1) * FRAME_LEN];
+    for frame in clip.chunks_exact(FRAME_LEN) {
         let row = &mut sel[kept * pc..(kept + 1) * pc];
-        let mut any = false;
-        for (p, &l) in lm.iter().enumerate() {
-            let src = &frame[l * NUM_COORDS..l * NUM_COORDS + c];
-            let dst = &mut row[p * c..p * c + c];
-            for (d, s) in dst.iter_mut().zip(src) {
-                let v = s.to_f64();
+        let mut valid = 0usize;
+        for (dst, &l) in row.chunks_exact_mut(C).zip(lm) {
+            let src: &[S; NUM_COORDS] = frame[l * NUM_COORDS..(l + 1) * NUM_COORDS]
+                .try_into()
+                .expect("3 values");
+            for ch in 0..C {
+                let v = src[ch].to_f64();
                 let finite = v.is_finite();
-                any |= finite;
-                *d = if finite { v } else { f64::NAN };
+                valid += usize::from(finite);
+                dst[ch] = if finite { v } else { f64::NAN };
             }
         }
-        if drop && !any {
+        if drop && valid == 0 {
             continue;
         }
         if needs_norm {
@@ -340,20 +366,26 @@ pub(crate) fn finite_or_nan(v: f64) -> f64 {
 /// reference_rms scale: s_c = sqrt(NaN-mean over t, p of (x − m_c)²), with fallbacks.
 /// `rows` is (T, P, C) flattened.
 pub(crate) fn rms_scale(rows: &[f64], c: usize, centre: &[f64; NUM_COORDS]) -> [f64; NUM_COORDS] {
-    let mut sq = [0.0f64; NUM_COORDS];
-    let mut cnt = [0u64; NUM_COORDS];
-    for chunk in rows.chunks_exact(c) {
-        for ch in 0..c {
+    match c {
+        2 => rms_scale_c::<2>(rows, centre),
+        _ => rms_scale_c::<3>(rows, centre),
+    }
+}
+
+fn rms_scale_c<const C: usize>(rows: &[f64], centre: &[f64; NUM_COORDS]) -> [f64; NUM_COORDS] {
+    let mut sq = [0.0f64; C];
+    let mut cnt = [0u64; C];
+    for chunk in rows.chunks_exact(C) {
+        for ch in 0..C {
             let v = chunk[ch];
-            if !v.is_nan() {
-                let d = v - centre[ch];
-                sq[ch] += d * d;
-                cnt[ch] += 1;
-            }
+            let ok = !v.is_nan();
+            let d = if ok { v - centre[ch] } else { 0.0 };
+            sq[ch] += d * d;
+            cnt[ch] += u64::from(ok);
         }
     }
     let mut s = [SCALE_FALLBACK; NUM_COORDS];
-    for ch in 0..c {
+    for ch in 0..C {
         if cnt[ch] > 0 {
             s[ch] = scale_or_fallback((sq[ch] / cnt[ch] as f64).sqrt());
         }
@@ -378,8 +410,15 @@ pub(crate) fn affine_of(spec: &FeatureSpec, sums: &CentreSums, scale: [f64; NUM_
 /// Normalise `src` rows ((n, P, C)) into `dst`.
 #[inline]
 pub(crate) fn normalize_rows(src: &[f64], dst: &mut [f64], c: usize, a: &Affine) {
-    for (d, s) in dst.chunks_exact_mut(c).zip(src.chunks_exact(c)) {
-        for ch in 0..c {
+    match c {
+        2 => normalize_rows_c::<2>(src, dst, a),
+        _ => normalize_rows_c::<3>(src, dst, a),
+    }
+}
+
+fn normalize_rows_c<const C: usize>(src: &[f64], dst: &mut [f64], a: &Affine) {
+    for (d, s) in dst.chunks_exact_mut(C).zip(src.chunks_exact(C)) {
+        for ch in 0..C {
             d[ch] = (s[ch] - a.centre[ch]) * a.inv_scale[ch];
         }
     }
@@ -492,6 +531,14 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
 }
 
+/// Run `f` with this thread's scratch memory (fresh memory if it is already in use).
+fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut scratch) => f(&mut scratch),
+        Err(_) => f(&mut Scratch::new()),
+    })
+}
+
 /// Preprocess one clip: `(features (max_len × F), mask (max_len))`.
 ///
 /// # Errors
@@ -499,11 +546,7 @@ thread_local! {
 pub fn preprocess(clip: ClipRef<'_>, spec: &FeatureSpec) -> Result<(Vec<f32>, Vec<f32>)> {
     let mut feats = vec![0.0f32; spec.max_len() * spec.num_features()];
     let mut mask = vec![0.0f32; spec.max_len()];
-    SCRATCH.with(|s| match s.try_borrow_mut() {
-        Ok(mut scratch) => preprocess_into(clip, spec, &mut feats, &mut mask, &mut scratch),
-        // Re-entrant use on this thread (cannot happen today): use fresh memory.
-        Err(_) => preprocess_into(clip, spec, &mut feats, &mut mask, &mut Scratch::new()),
-    })?;
+    with_scratch(|scratch| preprocess_into(clip, spec, &mut feats, &mut mask, scratch))?;
     Ok((feats, mask))
 }
 
@@ -549,12 +592,13 @@ pub fn preprocess_batch_into(
         }
         return Ok(());
     }
+    // Each worker thread reuses its own scratch memory (thread-local, kept across calls).
     feats
         .par_chunks_mut(lf)
         .zip(mask.par_chunks_mut(l))
         .zip(clips.par_iter())
-        .try_for_each_init(Scratch::new, |scratch, ((f, m), clip)| {
-            preprocess_into(*clip, spec, f, m, scratch)
+        .try_for_each(|((f, m), clip)| {
+            with_scratch(|scratch| preprocess_into(*clip, spec, f, m, scratch))
         })
 }
 

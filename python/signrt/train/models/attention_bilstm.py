@@ -90,7 +90,8 @@ class BiLSTMBlock(nn.Module):
         yr = torch.gather(y, 1, rev)  # (B, L, D): real frames reversed
         r, _ = self.bwd(yr)  # (B, L, D/2)
         r = torch.gather(r, 1, rev[..., : r.shape[-1]])  # back to time order
-        return x + self.drop(torch.cat([f, r], dim=-1))  # (B, L, D)
+        out: Tensor = x + self.drop(torch.cat([f, r], dim=-1))  # (B, L, D)
+        return out
 
 
 class AttentionBiLSTM(SignModel):

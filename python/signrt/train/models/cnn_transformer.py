@@ -110,7 +110,8 @@ class ConvBlock(nn.Module):
         y = self.dw(y).transpose(1, 2)  # (B, L, E)
         y = self.eca(y, valid)
         y = self.project(y)  # (B, L, D)
-        return x + self.drop_path(self.drop(y))
+        out: Tensor = x + self.drop_path(self.drop(y))  # (B, L, D)
+        return out
 
 
 class CNNTransformer(SignModel):

@@ -118,7 +118,7 @@ class SignModel(nn.Module):
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def _check_inputs(self, features: Tensor, mask: Tensor) -> None:
-        if torch.jit.is_tracing():  # shapes are fixed by the example inputs while tracing
+        if torch.jit.is_tracing():  # type: ignore[attr-defined,no-untyped-call,unused-ignore]
             return
         if features.dim() != 3 or features.shape[-1] != self.spec.num_features:
             raise ModelError(
@@ -337,6 +337,7 @@ class PartSplitter(nn.Module):
                 cols.extend(range(p * c, (p + 1) * c))
             self.widths.append(len(positions) * c)
         self.reorder = cols != list(range(spec.num_features))
+        self.columns: Tensor
         self.register_buffer("columns", torch.tensor(cols, dtype=torch.long), persistent=False)
 
     def forward(self, x: Tensor) -> list[Tensor]:

@@ -85,7 +85,8 @@ class STBlock(nn.Module):
         t = s.reshape(b, length, g, d).transpose(1, 2).reshape(b * g, length, d)  # (B·G, L, D)
         t = t + self.drop_path(self.drop(self.temporal(self.norm_t(t), key_valid=valid_t)))
         t = t + self.drop_path(self.drop(self.ffn(self.norm_f(t))))
-        return t.reshape(b, g, length, d).transpose(1, 2)  # (B, L, G, D)
+        out: Tensor = t.reshape(b, g, length, d).transpose(1, 2)  # (B, L, G, D)
+        return out
 
 
 class STTransformer(SignModel):
