@@ -1,6 +1,6 @@
 """Type stub of the Rust extension ``signrt._native`` (private; use the signrt package)."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
@@ -8,32 +8,47 @@ import numpy.typing as npt
 __version__: str
 
 class Spec:
-    """A FeatureSpec parsed and validated by the Rust core (same rules as spec.py)."""
+    """A FeatureSpec parsed and validated by the Rust core (same rules as spec.py).
+
+    Raises signrt.errors.SpecError (with the same ``field`` as spec.py) on a bad document.
+    """
 
     def __init__(self, json: str) -> None: ...
-    def to_json(self) -> str: ...
+    def to_json(self) -> str:
+        """The spec as JSON text, character for character like FeatureSpec.to_json()."""
     @property
     def max_len(self) -> int: ...
     @property
     def num_points(self) -> int: ...
     @property
     def num_features(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> tuple[type[Spec], tuple[str]]:
+        """Pickle support: a Spec is rebuilt from its JSON."""
 
 def preprocess(
-    clip: npt.NDArray[np.generic], spec: Spec
+    clip: npt.ArrayLike, spec: Spec
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """(T, 543, 3) -> features (max_len, F) float32, mask (max_len,) float32."""
+    """(T, 543, 3) -> features (max_len, F) float32, mask (max_len,) float32.
+
+    Zero-copy for C-contiguous float32/float64; any other real dtype or layout is converted
+    once. Raises signrt.errors.ShapeError (expected vs got) for another shape or dtype.
+    """
 
 def preprocess_batch(
-    clips: Sequence[npt.NDArray[np.generic]], spec: Spec
+    clips: Iterable[npt.ArrayLike], spec: Spec
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """Many clips in parallel (rayon, GIL released) -> (B, max_len, F), (B, max_len)."""
+    """Many clips in parallel (rayon, GIL released) -> (B, max_len, F), (B, max_len).
+
+    ShapeError messages start with ``clip {i}: `` naming the bad clip.
+    """
 
 class Stream:
     """Sliding window of the last max_len frames with running statistics."""
 
     def __init__(self, spec: Spec) -> None: ...
-    def push(self, frame: npt.NDArray[np.generic]) -> None:
+    def push(self, frame: npt.ArrayLike) -> None:
         """Append one (543, 3) frame, evicting the oldest when the window is full."""
     def features(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """Features of the window; equal to preprocess() of the same frames."""

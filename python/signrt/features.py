@@ -40,8 +40,14 @@ _SCALE_MIN = 1e-6
 _SHOULDERS = (500, 501)
 
 
+_NATIVE: Any = None
+
+
 def _native_module() -> Any:
     """Import the Rust extension, with a message that says how to fix a missing build."""
+    global _NATIVE
+    if _NATIVE is not None:
+        return _NATIVE
     try:
         from . import _native
     except ImportError as exc:  # pragma: no cover - only on a broken install
@@ -50,12 +56,28 @@ def _native_module() -> Any:
             f"{exc}. Install the package with `pip install .` (or `maturin develop --release` "
             "in a checkout); the NumPy reference preprocess_reference() works without it."
         ) from exc
+    _NATIVE = _native
     return _native
 
 
 @functools.lru_cache(maxsize=64)
-def _native_spec(spec: FeatureSpec) -> Any:
+def _parse_native_spec(spec: FeatureSpec) -> Any:
     return _native_module().Spec(spec.to_json())
+
+
+# The spec object used last and its native twin: repeated calls with the same FeatureSpec
+# object skip hashing it (a tuple of every landmark) for the lru_cache.
+_LAST_SPEC: tuple[FeatureSpec, Any] | None = None
+
+
+def _native_spec(spec: FeatureSpec) -> Any:
+    global _LAST_SPEC
+    last = _LAST_SPEC
+    if last is not None and last[0] is spec:
+        return last[1]
+    native = _parse_native_spec(spec)
+    _LAST_SPEC = (spec, native)
+    return native
 
 
 def _resolve(spec: FeatureSpec | str | None) -> FeatureSpec:
@@ -86,8 +108,9 @@ def preprocess(
     Raises:
         ShapeError: If the clip is not (T, 543, 3).
     """
-    s = _resolve(spec)
-    return _native_module().preprocess(_as_clip(clip), _native_spec(s))  # type: ignore[no-any-return]
+    # The native module checks shape and dtype itself (same ShapeError messages as
+    # _as_clip) and converts anything that is not C-contiguous float32/float64 once.
+    return _native_module().preprocess(clip, _native_spec(_resolve(spec)))  # type: ignore[no-any-return]
 
 
 def preprocess_batch(
@@ -105,14 +128,9 @@ def preprocess_batch(
     Raises:
         ShapeError: If any clip is not (T, 543, 3); the message names its position.
     """
-    s = _resolve(spec)
-    arrays = []
-    for i, c in enumerate(clips):
-        try:
-            arrays.append(_as_clip(c))
-        except ShapeError as exc:
-            raise ShapeError(f"clip {i}: {exc}") from None
-    return _native_module().preprocess_batch(arrays, _native_spec(s))  # type: ignore[no-any-return]
+    # The native module checks every clip (ShapeError naming its position) and converts
+    # each one at most once.
+    return _native_module().preprocess_batch(clips, _native_spec(_resolve(spec)))  # type: ignore[no-any-return]
 
 
 class Preprocessor:
@@ -131,7 +149,7 @@ class Preprocessor:
 
     def __call__(self, clip: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Preprocess one clip; see :func:`preprocess`."""
-        return self._preprocess(_as_clip(clip), self._native)  # type: ignore[no-any-return]
+        return self._preprocess(clip, self._native)  # type: ignore[no-any-return]
 
     def batch(self, clips: Sequence[npt.ArrayLike]) -> tuple[FloatArray, FloatArray]:
         """Preprocess many clips; see :func:`preprocess_batch`."""

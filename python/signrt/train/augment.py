@@ -194,12 +194,14 @@ def mirror(clip: npt.ArrayLike) -> FloatArray:
 def clip_centre(clip: npt.ArrayLike) -> tuple[float, float]:
     """The mean x, y of every present landmark of the clip ((0.5, 0.5) if none)."""
     x = _check(clip)
-    xy = x[..., :2].reshape(-1, 2)
-    ok = np.isfinite(xy).all(axis=1)
-    if not ok.any():
+    xs, ys = x[..., 0], x[..., 1]  # (T, 543) each
+    ok = np.isfinite(xs) & np.isfinite(ys)
+    n = int(np.count_nonzero(ok))
+    if n == 0:
         return 0.5, 0.5
-    m = xy[ok].astype(np.float64).mean(axis=0)
-    return float(m[0]), float(m[1])
+    cx = float(np.where(ok, xs, 0.0).sum(dtype=np.float64)) / n
+    cy = float(np.where(ok, ys, 0.0).sum(dtype=np.float64)) / n
+    return cx, cy
 
 
 def affine(
@@ -229,10 +231,12 @@ def affine(
     a = math.radians(rotate_deg)
     rot = np.array([[math.cos(a), math.sin(a)], [-math.sin(a), math.cos(a)]])
     sh = np.array([[1.0, shear[0]], [shear[1], 1.0]])
-    m = (rot @ sh * scale).astype(np.float32)  # (2, 2)
-    c = np.array([cx, cy], dtype=np.float32)
-    out = _copy(x)
-    out[..., :2] = (x[..., :2] - c) @ m.T + c + np.asarray(shift, dtype=np.float32)
+    m = rot @ sh * scale  # (2, 2)
+    px = x[..., 0] - np.float32(cx)  # (T, 543)
+    py = x[..., 1] - np.float32(cy)
+    out = np.empty_like(x)
+    out[..., 0] = np.float32(m[0, 0]) * px + np.float32(m[0, 1]) * py + np.float32(cx + shift[0])
+    out[..., 1] = np.float32(m[1, 0]) * px + np.float32(m[1, 1]) * py + np.float32(cy + shift[1])
     out[..., 2] = x[..., 2] * np.float32(scale)
     return out
 
@@ -305,13 +309,16 @@ class Augmenter:
         return x
 
     def _spatial(self, x: FloatArray, rng: np.random.Generator) -> FloatArray:
-        xy = x[..., :2].reshape(-1, 2)
-        ok = np.isfinite(xy).all(axis=1)
-        if not ok.any():
+        xs, ys = x[..., 0], x[..., 1]  # (T, 543) each
+        present = np.flatnonzero(np.isfinite(xs) & np.isfinite(ys))
+        if present.size == 0:
             return x
-        pts = xy[ok]
-        extent = np.maximum(pts.max(axis=0) - pts.min(axis=0), 1e-3)
-        cx, cy = pts[int(rng.integers(len(pts)))]
+        px, py = xs.reshape(-1)[present], ys.reshape(-1)[present]
+        extent = np.maximum(
+            np.array([px.max() - px.min(), py.max() - py.min()], dtype=np.float64), 1e-3
+        )
+        k = int(rng.integers(present.size))
+        cx, cy = float(px[k]), float(py[k])
         w, h = extent * rng.uniform(0.05, self.config.spatial_mask_size, 2)
         return spatial_mask(x, (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
 

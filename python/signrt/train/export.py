@@ -245,9 +245,9 @@ def to_onnx(
         raise ModelError(f"exporter must be one of {', '.join(EXPORTERS)}, got {exporter!r}")
     lo, hi = batch_range
     model = model.eval()
-    b = max(2, min(hi, 2))  # trace with B = 2 so that B stays symbolic
-    feats = torch.zeros(b, spec.max_len, spec.num_features)
-    mask = torch.ones(b, spec.max_len)
+    # trace with B = 2 (never 1, which tracers specialise) so that B stays symbolic
+    feats = torch.zeros(2, spec.max_len, spec.num_features)
+    mask = torch.ones(2, spec.max_len)
     mask[1, spec.max_len // 2 :] = 0.0
     order = ["dynamo", "torchscript"] if exporter == "auto" else [exporter]
     errors: list[str] = []

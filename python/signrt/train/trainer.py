@@ -55,6 +55,7 @@ __all__ = [
     "RawClipDataset",
     "TrainResult",
     "build_model_and_config",
+    "loader_options",
     "train",
 ]
 
@@ -277,6 +278,22 @@ def _worker_init(worker_id: int) -> None:
     torch.set_num_threads(1)
 
 
+def loader_options(workers: int, backend: str, *, pin_memory: bool = False) -> dict[str, Any]:
+    """DataLoader keyword arguments for ``workers`` processes preprocessing with ``backend``.
+
+    Workers are persistent (the epoch travels in the indices, see :class:`EpochIndexSampler`)
+    and, when they run the native preprocessing, are started with ``spawn``: the native
+    core's thread pool does not survive ``fork`` once the parent process has used it (the
+    feature cache is built in the parent), and a forked worker would hang on its first call.
+    """
+    kw: dict[str, Any] = {"num_workers": workers, "pin_memory": pin_memory}
+    if workers > 0:
+        kw.update(persistent_workers=True, prefetch_factor=4, worker_init_fn=_worker_init)
+        if backend == "native":
+            kw["multiprocessing_context"] = "spawn"
+    return kw
+
+
 # ------------------------------------------------------------------------------ training
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     decay: list[nn.Parameter] = []
@@ -428,9 +445,7 @@ def _train(
     train_sampler = EpochIndexSampler(
         len(train_set), shuffle=True, seed=cfg.seed, rank=ddp.rank, world=ddp.world
     )
-    loader_kw: dict[str, Any] = {"num_workers": workers, "pin_memory": ddp.device.type == "cuda"}
-    if workers > 0:
-        loader_kw.update(persistent_workers=True, prefetch_factor=4, worker_init_fn=_worker_init)
+    loader_kw = loader_options(workers, backend, pin_memory=ddp.device.type == "cuda")
     train_loader: DataLoader[Any]
     if augment or not cfg.cache:
         ds = RawClipDataset(train_set, Augmenter(cfg.augment) if augment else None, cfg.seed)

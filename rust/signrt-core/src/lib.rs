@@ -21,7 +21,8 @@ pub mod stream;
 
 pub use error::{Error, Result};
 pub use preprocess::{
-    preprocess, preprocess_batch, preprocess_batch_into, preprocess_into, ClipRef, Sample, Scratch,
+    preprocess, preprocess_batch, preprocess_batch_into, preprocess_into, preprocess_to, ClipRef,
+    Sample, Scratch,
 };
 pub use spec::{FeatureSpec, Fit, Normalize, FRAME_LEN, MAX_LEN_LIMIT, NUM_COORDS, NUM_LANDMARKS};
 pub use stream::{FrameRef, Stream};

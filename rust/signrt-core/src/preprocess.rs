@@ -231,51 +231,151 @@ fn out_value(v: f64, nan_fill: f32) -> f32 {
     }
 }
 
-/// Steps 5–8: write T' rows of normalised, fitted values (`fitted`, (T', P, C)) as output
-/// rows with their motion channels, pad the rest with zeros and set the mask.
-pub(crate) fn emit(
-    fitted: &[f64],
+/// Steps 5–8 (with the affine map of step 3 fused in): write `rows` output rows, row t
+/// computed from the selected values `row(t)` ((P, C), NaN = missing) as
+/// x = (v − m)·inv_s and d_k = (v[t + k] − v[t])·inv_s; pad the rest with zeros and set the
+/// mask. Already normalised rows (resampling) pass [`Affine::IDENTITY`].
+pub(crate) fn emit<'a>(
+    row: impl Fn(usize) -> &'a [f64],
     rows: usize,
+    affine: &Affine,
     spec: &FeatureSpec,
     feats: &mut [f32],
     mask: &mut [f32],
 ) {
-    match spec.coords() {
-        2 => emit_c::<2>(fitted, rows, spec, feats, mask),
-        _ => emit_c::<3>(fitted, rows, spec, feats, mask),
+    // Specialised on (C, number of lags, C_out) for the usual shapes, so that the per-point
+    // block has a compile-time length and the loop vectorises; a generic loop otherwise.
+    match (spec.coords(), spec.motion_lags().len()) {
+        (2, 0) => emit_fixed::<2, 0, 2>(row, rows, affine, spec, feats, mask),
+        (2, 1) => emit_fixed::<2, 1, 4>(row, rows, affine, spec, feats, mask),
+        (2, 2) => emit_fixed::<2, 2, 6>(row, rows, affine, spec, feats, mask),
+        (2, 3) => emit_fixed::<2, 3, 8>(row, rows, affine, spec, feats, mask),
+        (3, 0) => emit_fixed::<3, 0, 3>(row, rows, affine, spec, feats, mask),
+        (3, 1) => emit_fixed::<3, 1, 6>(row, rows, affine, spec, feats, mask),
+        (3, 2) => emit_fixed::<3, 2, 9>(row, rows, affine, spec, feats, mask),
+        (3, 3) => emit_fixed::<3, 3, 12>(row, rows, affine, spec, feats, mask),
+        (2, _) => emit_c::<2>(row, rows, affine, spec, feats, mask),
+        _ => emit_c::<3>(row, rows, affine, spec, feats, mask),
     }
 }
 
-fn emit_c<const C: usize>(
-    fitted: &[f64],
+/// `s` as consecutive arrays of N (a trailing remainder is left out); `<[T]>::as_chunks`
+/// without needing Rust 1.88.
+#[inline(always)]
+fn as_arrays<T, const N: usize>(s: &[T]) -> &[[T; N]] {
+    assert!(N > 0);
+    // SAFETY: [T; N] has the size N·size_of::<T>() and the alignment of T, and the
+    // len / N arrays lie inside `s`, whose lifetime the result borrows.
+    unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<[T; N]>(), s.len() / N) }
+}
+
+/// Mutable [`as_arrays`].
+#[inline(always)]
+fn as_arrays_mut<T, const N: usize>(s: &mut [T]) -> &mut [[T; N]] {
+    assert!(N > 0);
+    // SAFETY: as in `as_arrays`; the result borrows `s` mutably, so it is the only access.
+    unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<[T; N]>(), s.len() / N) }
+}
+
+/// [`emit`] for C coordinates, NL lags and CO = C·(1 + NL) output channels per point.
+fn emit_fixed<'a, const C: usize, const NL: usize, const CO: usize>(
+    row: impl Fn(usize) -> &'a [f64],
     rows: usize,
+    affine: &Affine,
+    spec: &FeatureSpec,
+    feats: &mut [f32],
+    mask: &mut [f32],
+) {
+    debug_assert_eq!(CO, C * (1 + NL));
+    debug_assert_eq!(spec.motion_lags().len(), NL);
+    let f = spec.num_features();
+    let p_count = spec.num_points();
+    let fill = spec.nan_fill() as f32;
+    let lags: [usize; NL] = std::array::from_fn(|j| spec.motion_lags()[j]);
+    let m: [f64; C] = std::array::from_fn(|ch| affine.centre[ch]);
+    let inv: [f64; C] = std::array::from_fn(|ch| affine.inv_scale[ch]);
+    for t in 0..rows {
+        let out = as_arrays_mut::<f32, CO>(&mut feats[t * f..(t + 1) * f]);
+        let cur = as_arrays::<f64, C>(row(t));
+        let out = &mut out[..p_count];
+        let cur = &cur[..p_count];
+        // Rows whose every lag is inside the clip take the straight-line path.
+        let all_inside = lags.iter().all(|&k| t + k < rows);
+        if all_inside {
+            let next: [&[[f64; C]]; NL] =
+                std::array::from_fn(|j| &as_arrays::<f64, C>(row(t + lags[j]))[..p_count]);
+            for p in 0..p_count {
+                let x = cur[p];
+                let o = &mut out[p];
+                for ch in 0..C {
+                    o[ch] = out_value((x[ch] - m[ch]) * inv[ch], fill);
+                }
+                for j in 0..NL {
+                    let y = next[j][p];
+                    for ch in 0..C {
+                        o[C * (1 + j) + ch] = out_value((y[ch] - x[ch]) * inv[ch], fill);
+                    }
+                }
+            }
+        } else {
+            for p in 0..p_count {
+                let x = cur[p];
+                let o = &mut out[p];
+                for ch in 0..C {
+                    o[ch] = out_value((x[ch] - m[ch]) * inv[ch], fill);
+                }
+                for j in 0..NL {
+                    if t + lags[j] < rows {
+                        let y = &row(t + lags[j])[p * C..p * C + C];
+                        for ch in 0..C {
+                            o[C * (1 + j) + ch] = out_value((y[ch] - x[ch]) * inv[ch], fill);
+                        }
+                    } else {
+                        for ch in 0..C {
+                            o[C * (1 + j) + ch] = 0.0;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    feats[rows * f..].fill(0.0);
+    mask[..rows].fill(1.0);
+    mask[rows..].fill(0.0);
+}
+
+/// [`emit`] for any number of lags (C fixed).
+fn emit_c<'a, const C: usize>(
+    row: impl Fn(usize) -> &'a [f64],
+    rows: usize,
+    affine: &Affine,
     spec: &FeatureSpec,
     feats: &mut [f32],
     mask: &mut [f32],
 ) {
     debug_assert_eq!(spec.coords(), C);
-    let pc = spec.num_points() * C;
     let c_out = spec.channels();
     let f = spec.num_features();
     let fill = spec.nan_fill() as f32;
     let lags = spec.motion_lags();
+    let m: [f64; C] = std::array::from_fn(|ch| affine.centre[ch]);
+    let inv: [f64; C] = std::array::from_fn(|ch| affine.inv_scale[ch]);
     debug_assert_eq!(feats.len(), spec.max_len() * f);
-    debug_assert!(fitted.len() >= rows * pc);
     for t in 0..rows {
         let out = &mut feats[t * f..(t + 1) * f];
-        let cur = &fitted[t * pc..(t + 1) * pc];
+        let cur = row(t);
         // x
         for (o, x) in out.chunks_exact_mut(c_out).zip(cur.chunks_exact(C)) {
             let o: &mut [f32; C] = (&mut o[..C]).try_into().expect("C values");
             for ch in 0..C {
-                o[ch] = out_value(x[ch], fill);
+                o[ch] = out_value((x[ch] - m[ch]) * inv[ch], fill);
             }
         }
         // d_k = x[t + k] - x[t], 0 past the end
         for (j, &k) in lags.iter().enumerate() {
             let off = (j + 1) * C;
             if t + k < rows {
-                let next = &fitted[(t + k) * pc..(t + k + 1) * pc];
+                let next = row(t + k);
                 for ((o, x), y) in out
                     .chunks_exact_mut(c_out)
                     .zip(cur.chunks_exact(C))
@@ -283,7 +383,7 @@ fn emit_c<const C: usize>(
                 {
                     let o: &mut [f32; C] = (&mut o[off..off + C]).try_into().expect("C values");
                     for ch in 0..C {
-                        o[ch] = out_value(y[ch] - x[ch], fill);
+                        o[ch] = out_value((y[ch] - x[ch]) * inv[ch], fill);
                     }
                 }
             } else {
@@ -306,11 +406,17 @@ fn select<S: Sample>(
     spec: &FeatureSpec,
     sel: &mut Vec<f64>,
     sums: &mut CentreSums,
-) -> usize {
+) -> Selected {
     match spec.coords() {
         2 => select_c::<S, 2>(clip, spec, sel, sums),
         _ => select_c::<S, 3>(clip, spec, sel, sums),
     }
+}
+
+/// What [`select`] found: kept frames and, per channel, the present values among them.
+struct Selected {
+    kept: usize,
+    count: [u64; NUM_COORDS],
 }
 
 fn select_c<S: Sample, const C: usize>(
@@ -318,31 +424,38 @@ fn select_c<S: Sample, const C: usize>(
     spec: &FeatureSpec,
     sel: &mut Vec<f64>,
     sums: &mut CentreSums,
-) -> usize {
+) -> Selected {
     let t_in = clip.len() / FRAME_LEN;
-    let lm = spec.landmarks();
-    let pc = lm.len() * C;
-    sel.clear();
-    sel.resize(t_in * pc, f64::NAN);
+    let gather = spec.gather_order();
+    let pc = gather.len() * C;
+    // Grow only: every value that is read later is written first.
+    if sel.len() < t_in * pc {
+        sel.resize(t_in * pc, f64::NAN);
+    }
     let drop = spec.drop_empty_frames();
     let needs_norm = spec.normalize() != Normalize::None;
     let mut kept = 0;
+    let mut count = [0u64; NUM_COORDS];
     for frame in clip.chunks_exact(FRAME_LEN) {
-        let row = &mut sel[kept * pc..(kept + 1) * pc];
-        let mut valid = 0usize;
-        for (dst, &l) in row.chunks_exact_mut(C).zip(lm) {
+        let row = as_arrays_mut::<f64, C>(&mut sel[kept * pc..(kept + 1) * pc]);
+        let mut valid = [0u32; C];
+        for &(l, p) in gather {
             let src: &[S; NUM_COORDS] = frame[l * NUM_COORDS..(l + 1) * NUM_COORDS]
                 .try_into()
                 .expect("3 values");
+            let dst = &mut row[p];
             for ch in 0..C {
                 let v = src[ch].to_f64();
                 let finite = v.is_finite();
-                valid += usize::from(finite);
+                valid[ch] += u32::from(finite);
                 dst[ch] = if finite { v } else { f64::NAN };
             }
         }
-        if drop && valid == 0 {
+        if drop && valid.iter().all(|&n| n == 0) {
             continue;
+        }
+        for ch in 0..C {
+            count[ch] += u64::from(valid[ch]);
         }
         if needs_norm {
             let (centre, dist) = frame_norm_inputs(|i| finite_or_nan(frame[i].to_f64()), spec);
@@ -350,8 +463,7 @@ fn select_c<S: Sample, const C: usize>(
         }
         kept += 1;
     }
-    sel.truncate(kept * pc);
-    kept
+    Selected { kept, count }
 }
 
 #[inline(always)]
@@ -364,33 +476,41 @@ pub(crate) fn finite_or_nan(v: f64) -> f64 {
 }
 
 /// reference_rms scale: s_c = sqrt(NaN-mean over t, p of (x − m_c)²), with fallbacks.
-/// `rows` is (T, P, C) flattened.
-pub(crate) fn rms_scale(rows: &[f64], c: usize, centre: &[f64; NUM_COORDS]) -> [f64; NUM_COORDS] {
-    match c {
-        2 => rms_scale_c::<2>(rows, centre),
-        _ => rms_scale_c::<3>(rows, centre),
-    }
-}
-
-fn rms_scale_c<const C: usize>(rows: &[f64], centre: &[f64; NUM_COORDS]) -> [f64; NUM_COORDS] {
-    let mut sq = [0.0f64; C];
-    let mut cnt = [0u64; C];
-    for chunk in rows.chunks_exact(C) {
-        for ch in 0..C {
-            let v = chunk[ch];
-            let ok = !v.is_nan();
-            let d = if ok { v - centre[ch] } else { 0.0 };
-            sq[ch] += d * d;
-            cnt[ch] += u64::from(ok);
-        }
-    }
+/// `rows` is (T, P, C) flattened; `count[c]` the present values of channel c in it.
+fn rms_scale(
+    rows: &[f64],
+    c: usize,
+    centre: &[f64; NUM_COORDS],
+    count: &[u64; NUM_COORDS],
+) -> [f64; NUM_COORDS] {
+    let sq = match c {
+        2 => pad3(sum_sq_dev::<2>(rows, centre)),
+        _ => pad3(sum_sq_dev::<3>(rows, centre)),
+    };
     let mut s = [SCALE_FALLBACK; NUM_COORDS];
-    for ch in 0..C {
-        if cnt[ch] > 0 {
-            s[ch] = scale_or_fallback((sq[ch] / cnt[ch] as f64).sqrt());
+    for ch in 0..c {
+        if count[ch] > 0 {
+            s[ch] = scale_or_fallback((sq[ch] / count[ch] as f64).sqrt());
         }
     }
     s
+}
+
+fn pad3<const C: usize>(x: [f64; C]) -> [f64; NUM_COORDS] {
+    std::array::from_fn(|i| if i < C { x[i] } else { 0.0 })
+}
+
+/// Σ over present values of (x − m_c)², per channel.
+fn sum_sq_dev<const C: usize>(rows: &[f64], centre: &[f64; NUM_COORDS]) -> [f64; C] {
+    let m: [f64; C] = std::array::from_fn(|ch| centre[ch]);
+    let mut sq = [0.0f64; C];
+    for x in as_arrays::<f64, C>(rows) {
+        for ch in 0..C {
+            let d = x[ch] - m[ch];
+            sq[ch] += if d.is_nan() { 0.0 } else { d * d };
+        }
+    }
+    sq
 }
 
 pub(crate) fn affine_of(spec: &FeatureSpec, sums: &CentreSums, scale: [f64; NUM_COORDS]) -> Affine {
@@ -425,6 +545,7 @@ fn normalize_rows_c<const C: usize>(src: &[f64], dst: &mut [f64], a: &Affine) {
 }
 
 /// Preprocess one clip into caller-provided output (`feats`: max_len × F, `mask`: max_len).
+/// Every output value is written (the buffers may hold anything before).
 ///
 /// # Errors
 /// [`Error::Shape`] if the clip length is not a multiple of 543 × 3 or an output buffer has
@@ -463,31 +584,42 @@ fn preprocess_generic<S: Sample>(
     let pc = spec.num_points() * c;
     let mut sums = CentreSums::default();
     let Scratch { sel, fitted } = scratch;
-    let kept = select(clip, spec, sel, &mut sums);
+    let Selected { kept, count } = select(clip, spec, sel, &mut sums);
+    let sel = &sel[..kept * pc];
 
     // 3. statistics over the kept frames
     let scale = match spec.normalize() {
         Normalize::None => [1.0; NUM_COORDS],
-        Normalize::ReferenceRms { .. } => rms_scale(sel, c, &sums.centre()),
+        Normalize::ReferenceRms { .. } => rms_scale(sel, c, &sums.centre(), &count),
         Normalize::Shoulders => [sums.shoulder_scale(); NUM_COORDS],
     };
     let affine = affine_of(spec, &sums, scale);
 
-    // 4. fit (+ normalise)
-    let rows = if kept > l && spec.fit() == Fit::Resample {
+    // 4. fit (resampling normalises the rows it interpolates; otherwise emit does)
+    if kept > l && spec.fit() == Fit::Resample {
         fitted.clear();
         fitted.resize(l * pc, 0.0);
         resample_normalized(sel, kept, l, pc, c, &affine, fitted);
-        l
+        let fitted = &fitted[..];
+        emit(
+            |t| &fitted[t * pc..(t + 1) * pc],
+            l,
+            &Affine::IDENTITY,
+            spec,
+            feats,
+            mask,
+        );
     } else {
-        let rows = kept.min(l);
-        fitted.clear();
-        fitted.resize(rows * pc, 0.0);
-        normalize_rows(&sel[..rows * pc], fitted, c, &affine);
-        rows
-    };
-    // 5–8
-    emit(fitted, rows, spec, feats, mask);
+        // 5–8
+        emit(
+            |t| &sel[t * pc..(t + 1) * pc],
+            kept.min(l),
+            &affine,
+            spec,
+            feats,
+            mask,
+        );
+    }
     Ok(())
 }
 
@@ -539,6 +671,21 @@ fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
     })
 }
 
+/// Preprocess one clip into caller-provided output, with this thread's reusable scratch
+/// memory. Every output value is written (the buffers may hold anything before).
+///
+/// # Errors
+/// [`Error::Shape`] if the clip length is not a multiple of 543 × 3 or an output buffer has
+/// the wrong length.
+pub fn preprocess_to(
+    clip: ClipRef<'_>,
+    spec: &FeatureSpec,
+    feats: &mut [f32],
+    mask: &mut [f32],
+) -> Result<()> {
+    with_scratch(|scratch| preprocess_into(clip, spec, feats, mask, scratch))
+}
+
 /// Preprocess one clip: `(features (max_len × F), mask (max_len))`.
 ///
 /// # Errors
@@ -546,12 +693,13 @@ fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
 pub fn preprocess(clip: ClipRef<'_>, spec: &FeatureSpec) -> Result<(Vec<f32>, Vec<f32>)> {
     let mut feats = vec![0.0f32; spec.max_len() * spec.num_features()];
     let mut mask = vec![0.0f32; spec.max_len()];
-    with_scratch(|scratch| preprocess_into(clip, spec, &mut feats, &mut mask, scratch))?;
+    preprocess_to(clip, spec, &mut feats, &mut mask)?;
     Ok((feats, mask))
 }
 
 /// Preprocess many clips (of different lengths) in parallel into one preallocated
-/// output: `feats` is (B, max_len, F) and `mask` (B, max_len), both flattened.
+/// output: `feats` is (B, max_len, F) and `mask` (B, max_len), both flattened. Every output
+/// value is written.
 ///
 /// # Errors
 /// [`Error::Shape`] naming the first bad clip, or if the output lengths are wrong.

@@ -78,6 +78,9 @@ pub enum Fit {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureSpec {
     landmarks: Vec<usize>,
+    /// (layout index, output position) pairs sorted by layout index: gathering a frame in
+    /// address order is friendlier to the caches than the output order.
+    gather: Vec<(usize, usize)>,
     coords: usize,
     normalize: Normalize,
     max_len: usize,
@@ -101,6 +104,7 @@ impl FeatureSpec {
         nan_fill: f64,
     ) -> Result<Self> {
         let spec = FeatureSpec {
+            gather: Vec::new(),
             landmarks,
             coords,
             normalize,
@@ -309,7 +313,11 @@ impl FeatureSpec {
                 ),
             ));
         }
+        let mut gather: Vec<(usize, usize)> =
+            landmarks.iter().enumerate().map(|(p, &l)| (l, p)).collect();
+        gather.sort_unstable();
         Ok(FeatureSpec {
+            gather,
             landmarks,
             coords: coords as usize,
             normalize,
@@ -393,6 +401,10 @@ impl FeatureSpec {
     /// Layout indices selected, in output order.
     pub fn landmarks(&self) -> &[usize] {
         &self.landmarks
+    }
+    /// (layout index, output position) of every selected landmark, by layout index.
+    pub fn gather_order(&self) -> &[(usize, usize)] {
+        &self.gather
     }
     /// C: 2 (x, y) or 3 (x, y, z).
     pub fn coords(&self) -> usize {

@@ -23,8 +23,8 @@
 
 use crate::error::{Error, Result};
 use crate::preprocess::{
-    emit, finite_or_nan, frame_norm_inputs, normalize_rows, scale_or_fallback, Affine, CentreSums,
-    Sample, SCALE_FALLBACK,
+    emit, finite_or_nan, frame_norm_inputs, scale_or_fallback, Affine, CentreSums, Sample,
+    SCALE_FALLBACK,
 };
 use crate::spec::{FeatureSpec, Normalize, FRAME_LEN, NUM_COORDS};
 
@@ -86,8 +86,8 @@ pub struct Stream {
     len: usize,
     num_valid: usize,
     since_refresh: usize,
-    /// Output-side scratch: normalised rows of the kept frames.
-    fitted: Vec<f64>,
+    /// Scratch of `features_into`: the slots of the kept frames, oldest first.
+    kept: Vec<usize>,
 }
 
 impl Stream {
@@ -110,7 +110,7 @@ impl Stream {
             len: 0,
             num_valid: 0,
             since_refresh: 0,
-            fitted: vec![0.0; cap * pc],
+            kept: Vec::with_capacity(cap),
             spec,
         }
     }
@@ -347,21 +347,17 @@ impl Stream {
             )));
         }
         let affine = self.affine();
-        let c = self.spec.coords();
-        let pc = self.pc;
         let drop = self.spec.drop_empty_frames();
-        let mut rows = 0;
+        self.kept.clear();
         for i in 0..self.len {
-            let slot = (self.head + i) % self.cap;
-            if drop && !self.nonempty[slot] {
-                continue;
+            let slot = self.slot_at(i);
+            if !drop || self.nonempty[slot] {
+                self.kept.push(slot);
             }
-            let src = &self.vals[slot * pc..(slot + 1) * pc];
-            let dst = &mut self.fitted[rows * pc..(rows + 1) * pc];
-            normalize_rows(src, dst, c, &affine);
-            rows += 1;
         }
-        emit(&self.fitted, rows, &self.spec, feats, mask);
+        let (pc, vals, kept) = (self.pc, &self.vals[..], &self.kept[..]);
+        let row = |t: usize| &vals[kept[t] * pc..(kept[t] + 1) * pc];
+        emit(row, kept.len(), &affine, &self.spec, feats, mask);
         Ok(())
     }
 

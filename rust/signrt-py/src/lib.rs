@@ -15,9 +15,9 @@ use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use numpy::ndarray::{Array1, Array2, Array3};
+use numpy::ndarray::{Ix1, Ix2, Ix3};
 use numpy::{
-    dtype, Element, IntoPyArray, PyArray1, PyArray2, PyArray3, PyArrayDescrMethods, PyArrayDyn,
+    dtype, Element, PyArray, PyArray1, PyArray2, PyArray3, PyArrayDescrMethods, PyArrayDyn,
     PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -211,17 +211,6 @@ fn landmarks<'py>(obj: &Bound<'py, PyAny>, frame: bool, prefix: &str) -> PyResul
     Ok(Landmarks::F64(view))
 }
 
-fn to_numpy2<'py>(
-    py: Python<'py>,
-    rows: usize,
-    cols: usize,
-    v: Vec<f32>,
-) -> PyResult<Bound<'py, PyArray2<f32>>> {
-    let arr = Array2::from_shape_vec((rows, cols), v)
-        .map_err(|e| signrt_error(py, format!("signrt internal error: {e}")))?;
-    Ok(arr.into_pyarray(py))
-}
-
 // ------------------------------------------------------------------------------ Spec
 /// A FeatureSpec parsed and validated by the Rust core (same rules as spec.py).
 #[pyclass(frozen, name = "Spec", module = "signrt._native")]
@@ -294,6 +283,27 @@ impl PySpec {
 type Features<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray1<f32>>);
 type BatchFeatures<'py> = (Bound<'py, PyArray3<f32>>, Bound<'py, PyArray2<f32>>);
 
+/// A pair of float32 output arrays (features, mask).
+type Outputs<'py, D, M> = (Bound<'py, PyArray<f32, D>>, Bound<'py, PyArray<f32, M>>);
+
+/// Uninitialised float32 output arrays of shape `dims` (features) and `mask_dims` (mask).
+/// Safe to hand out only once every value has been written, which the core guarantees on
+/// success; on error they are dropped unseen.
+fn outputs<'py, D: numpy::ndarray::Dimension, M: numpy::ndarray::Dimension>(
+    py: Python<'py>,
+    dims: D,
+    mask_dims: M,
+) -> Outputs<'py, D, M> {
+    // SAFETY: `PyArray::new` leaves the data uninitialised; f32 has no invalid bit patterns
+    // and the arrays are only returned to Python after the core has written every value.
+    unsafe {
+        (
+            PyArray::new(py, dims, false),
+            PyArray::new(py, mask_dims, false),
+        )
+    }
+}
+
 /// (T, 543, 3) -> features (max_len, F) float32, mask (max_len,) float32.
 #[pyfunction]
 fn preprocess<'py>(
@@ -301,14 +311,36 @@ fn preprocess<'py>(
     clip: &Bound<'py, PyAny>,
     spec: &Bound<'py, PySpec>,
 ) -> PyResult<Features<'py>> {
-    let spec = Arc::clone(&spec.get().inner);
+    let spec = &spec.get().inner;
     let data = landmarks(clip, false, "")?;
     let view = data.clip();
-    let outcome = py.detach(|| guard(|| signrt_core::preprocess(view, &spec)));
-    let (feats, mask) = finish(py, outcome)?;
-    drop(data);
-    let feats = to_numpy2(py, spec.max_len(), spec.num_features(), feats)?;
-    Ok((feats, Array1::from_vec(mask).into_pyarray(py)))
+    let (feats, mask) = outputs(
+        py,
+        Ix2(spec.max_len(), spec.num_features()),
+        Ix1(spec.max_len()),
+    );
+    {
+        let mut f = feats
+            .try_readwrite()
+            .map_err(|e| signrt_error(py, e.to_string()))?;
+        let mut m = mask
+            .try_readwrite()
+            .map_err(|e| signrt_error(py, e.to_string()))?;
+        let (f, m) = (
+            contiguous(py, f.as_slice_mut())?,
+            contiguous(py, m.as_slice_mut())?,
+        );
+        let outcome = py.detach(|| guard(|| signrt_core::preprocess_to(view, spec, f, m)));
+        finish(py, outcome)?;
+    }
+    Ok((feats, mask))
+}
+
+fn contiguous<'a, T>(
+    py: Python<'_>,
+    s: Result<&'a mut [T], numpy::AsSliceError>,
+) -> PyResult<&'a mut [T]> {
+    s.map_err(|e| signrt_error(py, format!("signrt internal error: {e}")))
 }
 
 /// Many clips in parallel (rayon, GIL released) -> (B, max_len, F), (B, max_len).
@@ -318,31 +350,31 @@ fn preprocess_batch<'py>(
     clips: &Bound<'py, PyAny>,
     spec: &Bound<'py, PySpec>,
 ) -> PyResult<BatchFeatures<'py>> {
-    let spec = Arc::clone(&spec.get().inner);
+    let spec = &spec.get().inner;
     let mut data = Vec::new();
     for (i, item) in clips.try_iter()?.enumerate() {
         let item = item?;
         data.push(landmarks(&item, false, &format!("clip {i}: "))?);
     }
     let views: Vec<ClipRef<'_>> = data.iter().map(Landmarks::clip).collect();
-    let outcome = py.detach(|| guard(|| signrt_core::preprocess_batch(&views, &spec)));
-    let (feats, mask) = finish(py, outcome)?;
-    drop(views);
-    drop(data);
-    let (b, l, f) = (
-        data_len(&mask, spec.max_len()),
-        spec.max_len(),
-        spec.num_features(),
-    );
-    let feats = Array3::from_shape_vec((b, l, f), feats)
-        .map_err(|e| signrt_error(py, format!("signrt internal error: {e}")))?;
-    let mask = Array2::from_shape_vec((b, l), mask)
-        .map_err(|e| signrt_error(py, format!("signrt internal error: {e}")))?;
-    Ok((feats.into_pyarray(py), mask.into_pyarray(py)))
-}
-
-fn data_len(mask: &[f32], l: usize) -> usize {
-    mask.len() / l.max(1)
+    let (b, l, f) = (views.len(), spec.max_len(), spec.num_features());
+    let (feats, mask) = outputs(py, Ix3(b, l, f), Ix2(b, l));
+    {
+        let mut fw = feats
+            .try_readwrite()
+            .map_err(|e| signrt_error(py, e.to_string()))?;
+        let mut mw = mask
+            .try_readwrite()
+            .map_err(|e| signrt_error(py, e.to_string()))?;
+        let (fs, ms) = (
+            contiguous(py, fw.as_slice_mut())?,
+            contiguous(py, mw.as_slice_mut())?,
+        );
+        let outcome =
+            py.detach(|| guard(|| signrt_core::preprocess_batch_into(&views, spec, fs, ms)));
+        finish(py, outcome)?;
+    }
+    Ok((feats, mask))
 }
 
 // ------------------------------------------------------------------------------ Stream
@@ -374,10 +406,24 @@ impl PyStream {
 
     /// Features of the window; equal to preprocess() of the same frames.
     fn features<'py>(&self, py: Python<'py>) -> PyResult<Features<'py>> {
-        let outcome = py.detach(|| guard(|| Ok(lock(&self.inner).features())));
-        let (feats, mask) = finish(py, outcome)?;
-        let feats = to_numpy2(py, self.spec.max_len(), self.spec.num_features(), feats)?;
-        Ok((feats, Array1::from_vec(mask).into_pyarray(py)))
+        let (l, f) = (self.spec.max_len(), self.spec.num_features());
+        let (feats, mask) = outputs(py, Ix2(l, f), Ix1(l));
+        {
+            let mut fw = feats
+                .try_readwrite()
+                .map_err(|e| signrt_error(py, e.to_string()))?;
+            let mut mw = mask
+                .try_readwrite()
+                .map_err(|e| signrt_error(py, e.to_string()))?;
+            let (fs, ms) = (
+                contiguous(py, fw.as_slice_mut())?,
+                contiguous(py, mw.as_slice_mut())?,
+            );
+            let inner = &self.inner;
+            let outcome = py.detach(|| guard(|| lock(inner).features_into(fs, ms)));
+            finish(py, outcome)?;
+        }
+        Ok((feats, mask))
     }
 
     /// Forget every frame.
