@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import pickle
 import threading
+import warnings
 from typing import Any
 
 import numpy as np
@@ -574,3 +575,31 @@ def test_one_stream_shared_by_threads():
         t.join()
     assert not errors, errors
     assert len(stream) == 16 and stream.num_valid == 16
+
+
+def _batch_in_child(queue: Any) -> None:
+    clips = [np.full((5 + i, 543, 3), 0.5, np.float32) for i in range(8)]
+    feats, _ = preprocess_batch(clips, FeatureSpec.preset("islr118"))
+    queue.put(feats.shape)
+
+
+def test_batch_works_in_a_forked_child():
+    """A fork()ed child (e.g. a DataLoader worker) gets its own thread pool instead of hanging."""
+    import multiprocessing as mp
+
+    clips = [np.full((5, 543, 3), 0.5, np.float32)] * 8
+    preprocess_batch(clips, FeatureSpec.preset("islr118"))  # the parent's pool exists now
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_batch_in_child, args=(queue,))
+    with warnings.catch_warnings():
+        # Python >= 3.12 warns that fork() in a multi-threaded process may deadlock: that
+        # is exactly the situation under test.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("preprocess_batch hung in a forked child")
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == (8, 64, 708)

@@ -12,6 +12,7 @@
 //! there is no per-frame allocation and, in steady state, no allocation at all.
 
 use std::cell::RefCell;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rayon::prelude::*;
 
@@ -740,14 +741,61 @@ pub fn preprocess_batch_into(
         }
         return Ok(());
     }
-    // Each worker thread reuses its own scratch memory (thread-local, kept across calls).
-    feats
-        .par_chunks_mut(lf)
-        .zip(mask.par_chunks_mut(l))
-        .zip(clips.par_iter())
-        .try_for_each(|((f, m), clip)| {
-            with_scratch(|scratch| preprocess_into(*clip, spec, f, m, scratch))
-        })
+    let run = || {
+        // Each worker thread reuses its own scratch memory (thread-local, kept across calls).
+        feats
+            .par_chunks_mut(lf)
+            .zip(mask.par_chunks_mut(l))
+            .zip(clips.par_iter())
+            .try_for_each(|((f, m), clip)| {
+                with_scratch(|scratch| preprocess_into(*clip, spec, f, m, scratch))
+            })
+    };
+    match pool() {
+        Some(pool) => pool.install(run),
+        None => {
+            // No thread could be started: one thread, same results.
+            let mut scratch = Scratch::new();
+            for (i, clip) in clips.iter().enumerate() {
+                preprocess_into(
+                    *clip,
+                    spec,
+                    &mut feats[i * lf..(i + 1) * lf],
+                    &mut mask[i * l..(i + 1) * l],
+                    &mut scratch,
+                )?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The thread pool of batch preprocessing, one per process.
+///
+/// A pool's worker threads do not survive `fork()`: in a child process (a PyTorch
+/// DataLoader worker, a `multiprocessing` fork) work sent to the parent's pool would wait
+/// forever. The pool is therefore keyed by process id: a child builds its own on first use
+/// and leaks the parent's (whose threads are gone) without touching it. Its size follows
+/// `RAYON_NUM_THREADS`, else the number of CPUs. `None` if no thread could be started.
+fn pool() -> Option<Arc<rayon::ThreadPool>> {
+    static POOL: Mutex<Option<(u32, Arc<rayon::ThreadPool>)>> = Mutex::new(None);
+    let pid = std::process::id();
+    let mut guard = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((owner, pool)) = guard.as_ref() {
+        if *owner == pid {
+            return Some(Arc::clone(pool));
+        }
+    }
+    if let Some(inherited) = guard.take() {
+        std::mem::forget(inherited);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("signrt-pre-{i}"))
+        .build()
+        .ok()
+        .map(Arc::new)?;
+    *guard = Some((pid, Arc::clone(&pool)));
+    Some(pool)
 }
 
 /// Preprocess many clips in parallel: `(features (B × max_len × F), mask (B × max_len))`.
