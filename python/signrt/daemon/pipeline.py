@@ -108,7 +108,8 @@ class Rolling:
     def samples(self) -> npt.NDArray[np.float64]:
         """A copy of the samples held (at most ``size``, not in time order once wrapped)."""
         with self._lock:
-            return self._buf[: min(self._n, self._buf.size)].copy()
+            out: npt.NDArray[np.float64] = self._buf[: min(self._n, self._buf.size)].copy()
+        return out
 
 
 @dataclass

@@ -101,7 +101,7 @@ def _finite(x: float) -> float | None:
 
 def _points(frame: npt.NDArray[np.float32], idx: Any) -> list[list[float] | None]:
     xy = np.round(frame[idx, :2].astype(np.float64), 4)
-    ok = np.isfinite(xy).all(axis=1)
+    ok = [bool(fx and fy) for fx, fy in np.isfinite(xy).tolist()]
     return [[float(a), float(b)] if k else None for (a, b), k in zip(xy.tolist(), ok, strict=True)]
 
 
