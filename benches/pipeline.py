@@ -18,8 +18,8 @@ features (Stream bookkeeping, native preprocessing, decision) + publish (hand-of
 event loop, JSON, client queues). Target: <= 2 ms p99 on the 2-core CI CPU. It is also
 reported with the model's inference included.
 
-The model is ``models/demo/*.onnx`` when bundled, else the benchmark model of
-``benches/inference.py`` (built with torch once and cached), or ``--model``.
+The model is the ~2M-parameter benchmark model of ``benches/inference.py`` (built with
+torch once and cached), or ``--model``.
 
 Usage:
     python benches/pipeline.py [--model M.onnx] [--frames 150] [--threads N] [--out DIR]
@@ -56,7 +56,7 @@ def find_model(arg: Path | None) -> Path:
         return Path(bench_model())
     except ImportError as exc:
         raise SystemExit(
-            f"no model: pass --model, bundle models/demo/*.onnx, or run benches/inference.py "
+            f"no model: pass --model, or run benches/inference.py "
             f"once in an environment with torch to build the benchmark model ({exc})"
         ) from exc
 

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = ROOT / "models" / "demo" / "demo.onnx"
+DEFAULT_MODEL = ROOT / "python" / "signrt" / "_models" / "demo" / "demo.onnx"
 # The demo model's held-out validation signers and a calibration sample of its training
 # signers (models/demo/train.toml).
 DEFAULT_VAL = "synthetic:classes=20,signers=4,clips_per_class=3,seed=0,signer_offset=10"

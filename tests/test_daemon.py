@@ -489,7 +489,7 @@ def test_demo_on_bundled_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     try:
         default_model_path()
     except signrt.ModelError:
-        pytest.skip("no bundled demo model yet (models/demo/*.onnx)")
+        pytest.fail("the bundled demo model (signrt/_models/demo/*.onnx) is missing")
     rc = main(["demo", "--fast", "--device", "cpu"])
     out = capsys.readouterr().out
     assert rc == 0

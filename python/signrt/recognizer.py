@@ -711,9 +711,9 @@ def _model_sort_key(path: Path) -> tuple[int, str]:
 def default_model_path() -> Path:
     """The model :func:`load` uses when given no path.
 
-    Searched in order: ``$SIGNRT_MODEL``; the package data folder ``signrt/_models/``; the
-    repository's ``models/demo/`` (a source checkout). In a folder, fp32 models come before
-    fp16/int8 ones, then by name.
+    Searched in order: ``$SIGNRT_MODEL``; the bundled demo model in the package data folder
+    ``signrt/_models/demo/`` (see ``models/README.md``). In a folder, fp32 models come
+    before fp16/int8 ones, then by name.
 
     Raises:
         ModelError: If no model is found (the message says how to get one).
@@ -722,7 +722,7 @@ def default_model_path() -> Path:
     if env:
         return Path(env).expanduser()
     here = Path(__file__).resolve().parent
-    folders = [here / "_models", here.parents[1] / "models" / "demo"]
+    folders = [here / "_models" / "demo"]
     for folder in folders:
         if folder.is_dir():
             found = sorted(folder.glob("*.onnx"), key=_model_sort_key)

@@ -11,7 +11,6 @@ import datetime as _dt
 import json
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .._fs import write_text_atomic
 
 __all__ = ["Timing", "machine_info", "markdown_table", "measure", "summarize", "write_report"]
 
@@ -166,16 +167,6 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | N
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_report(
@@ -208,10 +199,10 @@ def write_report(
     if extra:
         doc.update(extra)
     json_path, md_path = out / f"{name}.json", out / f"{name}.md"
-    _atomic_write(json_path, json.dumps(doc, indent=2, default=float) + "\n")
+    write_text_atomic(json_path, json.dumps(doc, indent=2, default=float) + "\n")
     md = [f"# {title or name}", "", f"Machine: {info['cpu']}, {info['cores']} cores, "
           f"Python {info['python']}, numpy {info['numpy']}, signrt {info['signrt']}, "
           f"{info['date']}", "", markdown_table(rows, columns)]
     md += [f"- {n}" for n in notes]
-    _atomic_write(md_path, "\n".join(md).rstrip() + "\n")
+    write_text_atomic(md_path, "\n".join(md).rstrip() + "\n")
     return json_path, md_path

@@ -78,7 +78,7 @@ def write_bundled_replay(path: str | Path | None = None) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ..io._files import atomic_write
+    from .._fs import atomic_write
     from ..io.kaggle import write_parquet
 
     default = Path(__file__).parent / "data" / "replay_demo.parquet"

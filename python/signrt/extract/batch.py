@@ -220,7 +220,7 @@ class _Progress:
 
 
 def _write_csv_atomic(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    from ..io._files import atomic_write
+    from .._fs import atomic_write
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

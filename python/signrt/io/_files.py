@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -58,29 +54,3 @@ def clip_for_writing(clip: npt.ArrayLike) -> FloatArray:
     return finish_clip(to_holistic543(clip))
 
 
-@contextlib.contextmanager
-def atomic_write(path: PathLike) -> Iterator[BinaryIO]:
-    """Open a temporary file beside ``path``; on success move it onto ``path`` atomically.
-
-    The temporary file lives in the destination's directory (so :func:`os.replace` is a
-    rename on the same file system), is flushed and fsync'ed before the rename, and is removed
-    if writing fails. Readers therefore see either the old file or the complete new one.
-
-    Args:
-        path: Destination file; its directory must exist.
-
-    Yields:
-        A binary file object to write the content to.
-    """
-    dest = Path(path)
-    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(tmp, "xb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

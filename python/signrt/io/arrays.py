@@ -18,9 +18,10 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from .._fs import atomic_write
 from ..errors import DataError, ShapeError
 from ..layouts import to_holistic543
-from ._files import FloatArray, PathLike, atomic_write, clip_for_writing, existing_file, finish_clip
+from ._files import FloatArray, PathLike, clip_for_writing, existing_file, finish_clip
 
 __all__ = ["NPZ_KEY", "read_npy", "read_npz", "write_npy", "write_npz"]
 

@@ -33,9 +33,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .._fs import atomic_write
 from ..errors import DataError, ShapeError
 from ..layouts import FACE, LEFT_HAND, NUM_LANDMARKS, POSE, RIGHT_HAND, from_holistic553
-from ._files import FloatArray, PathLike, atomic_write, clip_for_writing, existing_file, finish_clip
+from ._files import FloatArray, PathLike, clip_for_writing, existing_file, finish_clip
 
 __all__ = ["COLUMNS", "TYPES", "read_parquet", "write_parquet"]
 

@@ -26,9 +26,10 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from .._fs import atomic_write
 from ..errors import DataError
 from ..layouts import FACE, LEFT_HAND, NUM_LANDMARKS, POSE, RIGHT_HAND
-from ._files import FloatArray, PathLike, atomic_write, clip_for_writing, existing_file, finish_clip
+from ._files import FloatArray, PathLike, clip_for_writing, existing_file, finish_clip
 
 __all__ = [
     "COMPONENTS",

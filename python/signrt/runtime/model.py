@@ -21,12 +21,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from .._fs import write_bytes_atomic
 from ..errors import ModelError, SpecError
 from ..spec import FeatureSpec
 
@@ -196,19 +196,8 @@ def save_onnx(model: onnx.ModelProto, path: str | os.PathLike[str]) -> Path:
     Returns:
         The destination path.
     """
-    dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     data = model.SerializeToString()
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    dest = write_bytes_atomic(path, data)
     log.debug("wrote %s (%d bytes)", dest, len(data))
     return dest
 

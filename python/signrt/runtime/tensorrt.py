@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -33,6 +32,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from .._fs import write_bytes_atomic
 from ..errors import DeviceError, ModelError
 from ..spec import FeatureSpec
 from .model import INPUT_FEATURES, INPUT_MASK, OUTPUT_LOGITS, ModelFile
@@ -168,16 +168,6 @@ def engine_paths(cache_dir: Path, key: str) -> tuple[Path, Path]:
     return folder / f"{key}.engine", folder / f"{key}.json"
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_sidecar(path: str | os.PathLike[str], model: ModelFile, key: Mapping[str, Any]) -> Path:
@@ -201,7 +191,7 @@ def write_sidecar(path: str | os.PathLike[str], model: ModelFile, key: Mapping[s
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     p = Path(path)
-    _atomic_write_bytes(p, (json.dumps(doc, indent=2, default=list) + "\n").encode())
+    write_bytes_atomic(p, (json.dumps(doc, indent=2, default=list) + "\n").encode())
     return p
 
 
@@ -359,7 +349,7 @@ class TensorRTEngine:
                 log.warning("cached TensorRT engine %s does not load; rebuilding", self.engine_path)
         if engine is None:
             data = self._build(shapes)
-            _atomic_write_bytes(self.engine_path, data)
+            write_bytes_atomic(self.engine_path, data)
             write_sidecar(self.sidecar_path, model, key_fields)
             self.built = True
             engine = self._runtime.deserialize_cuda_engine(data)
@@ -423,7 +413,7 @@ class TensorRTEngine:
             )
         log.info("built TensorRT engine in %.1f s", time.perf_counter() - t0)
         try:
-            _atomic_write_bytes(
+            write_bytes_atomic(
                 self._timing_path, bytes(memoryview(config.get_timing_cache().serialize()))
             )
         except Exception as exc:  # a timing cache is an optimisation, never fatal

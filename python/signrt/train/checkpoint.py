@@ -22,12 +22,12 @@ A checkpoint is a ``torch.save`` dict of plain types and tensors only, so it loa
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._fs import atomic_write
 from ..errors import ModelError
 from ..spec import FeatureSpec
 
@@ -101,17 +101,9 @@ def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> Path:
         "signrt_version": __version__,
         **ckpt.extra,
     }
-    dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(doc, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dest
+    with atomic_write(path, make_parents=True) as fh:
+        torch.save(doc, fh)
+    return Path(path)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:

@@ -36,7 +36,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +44,7 @@ from typing import Any, Final, overload
 import numpy as np
 import numpy.typing as npt
 
+from .._fs import write_text_atomic
 from ..errors import DataError
 from ..spec import FeatureSpec
 from .synthetic import SyntheticSigner, parse_synthetic_source
@@ -460,19 +460,10 @@ class FeatureCache:
             "count": n,
             "backend": backend,
         }
-        _atomic_write_text(stem.with_name(stem.name + ".json"), json.dumps(meta, indent=1))
+        write_text_atomic(stem.with_name(stem.name + ".json"), json.dumps(meta, indent=1))
         return cls.open(stem)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---------------------------------------------------------------------------- sources
