@@ -325,7 +325,8 @@ def _normalize(
         dist = np.sqrt(((a[:, :2] - b[:, :2]) ** 2).sum(axis=1))  # (T,)
         scale = np.broadcast_to(_nanmean(dist, axis=0), (c,))
     scale = np.where(np.isnan(scale) | (scale < _SCALE_MIN), _SCALE_FALLBACK, scale)
-    return (x - m) / scale
+    out: npt.NDArray[np.float64] = (x - m) / scale
+    return out
 
 
 def _fit(x: npt.NDArray[np.float64], s: FeatureSpec) -> npt.NDArray[np.float64]:

@@ -438,7 +438,7 @@ class Stream:
         mode: StreamMode = "window",
         *,
         stride: int = 4,
-        threshold: float = 0.5,
+        threshold: float = 0.6,
         confirm: int = 2,
         cooldown: float = 1.0,
         min_frames: int | None = None,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .._fs import write_text_atomic
 
@@ -64,7 +65,7 @@ class Timing:
         )
 
 
-def summarize(samples_s: Sequence[float] | np.ndarray) -> Timing:
+def summarize(samples_s: Sequence[float] | npt.NDArray[Any]) -> Timing:
     """Summarise per-call durations given in seconds."""
     a = np.asarray(samples_s, dtype=np.float64) * 1e3  # ms
     if a.size == 0:

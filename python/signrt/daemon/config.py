@@ -97,7 +97,7 @@ class DaemonConfig:
     threads: int | None = None
     mode: str = "window"
     stride: int = 4
-    threshold: float = 0.5
+    threshold: float = 0.6
     confirm: int = 2
     cooldown: float = 1.0
     host: str = "127.0.0.1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +27,7 @@ def existing_file(path: PathLike) -> Path:
     return p
 
 
-def finish_clip(clip: npt.NDArray[np.floating]) -> FloatArray:
+def finish_clip(clip: npt.NDArray[np.floating[Any]]) -> FloatArray:
     """Make a clip meet the layout contract: C-contiguous float32, missing points all-NaN.
 
     A landmark with any non-finite coordinate (NaN, ±inf) is missing, and a missing landmark

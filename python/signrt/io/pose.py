@@ -152,8 +152,9 @@ def read_pose(path: PathLike) -> FloatArray:
     try:
         pose = pf.Pose.read(buffer)
         header = pose.header
-        data = np.ma.getdata(pose.body.data)
-        masked = np.ma.getmaskarray(pose.body.data)
+        # numpy 1.26's stubs leave np.ma untyped; numpy 2's type it.
+        data = np.ma.getdata(pose.body.data)  # type: ignore[no-untyped-call]
+        masked = np.ma.getmaskarray(pose.body.data)  # type: ignore[no-untyped-call]
         confidence = np.asarray(pose.body.confidence, dtype=np.float64)
     except Exception as exc:  # pose-format raises anything from struct.error to IndexError
         raise DataError(f"{p}: not a readable .pose file ({type(exc).__name__}: {exc})") from None

@@ -267,11 +267,11 @@ class _Cuda:
     def stream(self) -> Any:
         return self._ok(self.rt.cudaStreamCreate(), "cudaStreamCreate")
 
-    def h2d(self, dst: int, src: np.ndarray, stream: Any) -> None:
+    def h2d(self, dst: int, src: npt.NDArray[Any], stream: Any) -> None:
         kind = self.rt.cudaMemcpyKind.cudaMemcpyHostToDevice
         self._ok(self.rt.cudaMemcpyAsync(dst, src.ctypes.data, src.nbytes, kind, stream), "H2D")
 
-    def d2h(self, dst: np.ndarray, src: int, stream: Any) -> None:
+    def d2h(self, dst: npt.NDArray[Any], src: int, stream: Any) -> None:
         kind = self.rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
         self._ok(self.rt.cudaMemcpyAsync(dst.ctypes.data, src, dst.nbytes, kind, stream), "D2H")
 

@@ -439,8 +439,10 @@ class FeatureCache:
         log.info("building feature cache %s: %d clips, spec %s", stem, n, spec.fingerprint)
         feats_path = stem.with_name(stem.name + ".features.npy")
         mask_path = stem.with_name(stem.name + ".mask.npy")
-        feats = np.lib.format.open_memmap(feats_path, mode="w+", dtype=np.float32, shape=(n, L, F))
-        mask = np.lib.format.open_memmap(mask_path, mode="w+", dtype=np.float32, shape=(n, L))
+        # numpy 1.26's stubs leave open_memmap untyped; numpy 2's type it.
+        open_memmap = np.lib.format.open_memmap
+        feats = open_memmap(feats_path, mode="w+", dtype=np.float32, shape=(n, L, F))  # type: ignore[no-untyped-call]
+        mask = open_memmap(mask_path, mode="w+", dtype=np.float32, shape=(n, L))  # type: ignore[no-untyped-call]
         for a in range(0, n, chunk):
             b = min(n, a + chunk)
             f, m = batch_preprocess([clipset.clips[i] for i in range(a, b)], spec, backend)

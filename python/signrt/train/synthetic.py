@@ -513,7 +513,8 @@ def _hand_points(
     cr, sr = np.cos(r)[:, None], np.sin(r)[:, None]
     x3 = x2 * cr - y1 * sr
     y3 = x2 * sr + y1 * cr
-    return np.stack([x3, y3, z2], axis=2) * scale
+    rotated: npt.NDArray[np.float64] = np.stack([x3, y3, z2], axis=2) * scale
+    return rotated
 
 
 def _trajectory(cls: ClassParams, u: F64, amplitude: float) -> tuple[F64, F64]:
