@@ -196,15 +196,16 @@ def _fake_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_default_model_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                     model_path: tuple[Path, np.ndarray, np.ndarray]) -> None:
     pkg = _fake_checkout(tmp_path, monkeypatch)
-    demo = tmp_path / "models" / "demo"
+    demo = pkg / "_models" / "demo"
     demo.mkdir(parents=True)
     data = model_path[0].read_bytes()
     for name in ("demo.int8.onnx", "demo.onnx", "demo.fp16.onnx"):
         (demo / name).write_bytes(data)
     assert default_model_path() == demo / "demo.onnx"  # fp32 first
-    (pkg / "_models").mkdir()
-    (pkg / "_models" / "bundled.onnx").write_bytes(data)
-    assert default_model_path() == pkg / "_models" / "bundled.onnx"  # installed data first
+    other = tmp_path / "mine.onnx"
+    other.write_bytes(data)
+    monkeypatch.setenv("SIGNRT_MODEL", str(other))
+    assert default_model_path() == other  # the environment wins
 
 
 def test_no_default_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
