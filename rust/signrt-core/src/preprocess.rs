@@ -439,11 +439,11 @@ fn select_c<S: Sample, const C: usize>(
     let mut count = [0u64; NUM_COORDS];
     for frame in clip.chunks_exact(FRAME_LEN) {
         let row = as_arrays_mut::<f64, C>(&mut sel[kept * pc..(kept + 1) * pc]);
+        let points = as_arrays::<S, NUM_COORDS>(frame);
         let mut valid = [0u32; C];
         for &(l, p) in gather {
-            let src: &[S; NUM_COORDS] = frame[l * NUM_COORDS..(l + 1) * NUM_COORDS]
-                .try_into()
-                .expect("3 values");
+            // Indices come from a validated spec: l < 543 = points.len(), p < P = row.len().
+            let src = &points[l];
             let dst = &mut row[p];
             for ch in 0..C {
                 let v = src[ch].to_f64();
