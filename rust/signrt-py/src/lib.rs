@@ -286,22 +286,43 @@ type BatchFeatures<'py> = (Bound<'py, PyArray3<f32>>, Bound<'py, PyArray2<f32>>)
 /// A pair of float32 output arrays (features, mask).
 type Outputs<'py, D, M> = (Bound<'py, PyArray<f32, D>>, Bound<'py, PyArray<f32, M>>);
 
-/// Uninitialised float32 output arrays of shape `dims` (features) and `mask_dims` (mask).
-/// Safe to hand out only once every value has been written, which the core guarantees on
-/// success; on error they are dropped unseen.
-fn outputs<'py, D: numpy::ndarray::Dimension, M: numpy::ndarray::Dimension>(
+/// New float32 output arrays of shape `dims` (features) and `mask_dims` (mask), filled by
+/// `compute` on their raw slices with the GIL released (panics caught). The arrays start
+/// uninitialised: the core writes every value on success, and on error they are dropped
+/// unseen.
+fn compute_outputs<'py, D, M>(
     py: Python<'py>,
     dims: D,
     mask_dims: M,
-) -> Outputs<'py, D, M> {
+    compute: impl FnOnce(&mut [f32], &mut [f32]) -> signrt_core::Result<()> + Send,
+) -> PyResult<Outputs<'py, D, M>>
+where
+    D: numpy::ndarray::Dimension,
+    M: numpy::ndarray::Dimension,
+{
     // SAFETY: `PyArray::new` leaves the data uninitialised; f32 has no invalid bit patterns
-    // and the arrays are only returned to Python after the core has written every value.
-    unsafe {
+    // and the arrays reach Python only after `compute` has written every value.
+    let (feats, mask): Outputs<'py, D, M> = unsafe {
         (
             PyArray::new(py, dims, false),
             PyArray::new(py, mask_dims, false),
         )
+    };
+    {
+        let mut fw = feats
+            .try_readwrite()
+            .map_err(|e| signrt_error(py, e.to_string()))?;
+        let mut mw = mask
+            .try_readwrite()
+            .map_err(|e| signrt_error(py, e.to_string()))?;
+        let (fs, ms) = (
+            contiguous(py, fw.as_slice_mut())?,
+            contiguous(py, mw.as_slice_mut())?,
+        );
+        let outcome = py.detach(|| guard(|| compute(fs, ms)));
+        finish(py, outcome)?;
     }
+    Ok((feats, mask))
 }
 
 /// (T, 543, 3) -> features (max_len, F) float32, mask (max_len,) float32.
@@ -314,26 +335,12 @@ fn preprocess<'py>(
     let spec = &spec.get().inner;
     let data = landmarks(clip, false, "")?;
     let view = data.clip();
-    let (feats, mask) = outputs(
+    compute_outputs(
         py,
         Ix2(spec.max_len(), spec.num_features()),
         Ix1(spec.max_len()),
-    );
-    {
-        let mut f = feats
-            .try_readwrite()
-            .map_err(|e| signrt_error(py, e.to_string()))?;
-        let mut m = mask
-            .try_readwrite()
-            .map_err(|e| signrt_error(py, e.to_string()))?;
-        let (f, m) = (
-            contiguous(py, f.as_slice_mut())?,
-            contiguous(py, m.as_slice_mut())?,
-        );
-        let outcome = py.detach(|| guard(|| signrt_core::preprocess_to(view, spec, f, m)));
-        finish(py, outcome)?;
-    }
-    Ok((feats, mask))
+        |f, m| signrt_core::preprocess_to(view, spec, f, m),
+    )
 }
 
 fn contiguous<'a, T>(
@@ -358,23 +365,9 @@ fn preprocess_batch<'py>(
     }
     let views: Vec<ClipRef<'_>> = data.iter().map(Landmarks::clip).collect();
     let (b, l, f) = (views.len(), spec.max_len(), spec.num_features());
-    let (feats, mask) = outputs(py, Ix3(b, l, f), Ix2(b, l));
-    {
-        let mut fw = feats
-            .try_readwrite()
-            .map_err(|e| signrt_error(py, e.to_string()))?;
-        let mut mw = mask
-            .try_readwrite()
-            .map_err(|e| signrt_error(py, e.to_string()))?;
-        let (fs, ms) = (
-            contiguous(py, fw.as_slice_mut())?,
-            contiguous(py, mw.as_slice_mut())?,
-        );
-        let outcome =
-            py.detach(|| guard(|| signrt_core::preprocess_batch_into(&views, spec, fs, ms)));
-        finish(py, outcome)?;
-    }
-    Ok((feats, mask))
+    compute_outputs(py, Ix3(b, l, f), Ix2(b, l), |fs, ms| {
+        signrt_core::preprocess_batch_into(&views, spec, fs, ms)
+    })
 }
 
 // ------------------------------------------------------------------------------ Stream
@@ -407,23 +400,10 @@ impl PyStream {
     /// Features of the window; equal to preprocess() of the same frames.
     fn features<'py>(&self, py: Python<'py>) -> PyResult<Features<'py>> {
         let (l, f) = (self.spec.max_len(), self.spec.num_features());
-        let (feats, mask) = outputs(py, Ix2(l, f), Ix1(l));
-        {
-            let mut fw = feats
-                .try_readwrite()
-                .map_err(|e| signrt_error(py, e.to_string()))?;
-            let mut mw = mask
-                .try_readwrite()
-                .map_err(|e| signrt_error(py, e.to_string()))?;
-            let (fs, ms) = (
-                contiguous(py, fw.as_slice_mut())?,
-                contiguous(py, mw.as_slice_mut())?,
-            );
-            let inner = &self.inner;
-            let outcome = py.detach(|| guard(|| lock(inner).features_into(fs, ms)));
-            finish(py, outcome)?;
-        }
-        Ok((feats, mask))
+        let inner = &self.inner;
+        compute_outputs(py, Ix2(l, f), Ix1(l), |fs, ms| {
+            lock(inner).features_into(fs, ms)
+        })
     }
 
     /// Forget every frame.
