@@ -407,17 +407,11 @@ fn select<S: Sample>(
     spec: &FeatureSpec,
     sel: &mut Vec<f64>,
     sums: &mut CentreSums,
-) -> Selected {
+) -> usize {
     match spec.coords() {
         2 => select_c::<S, 2>(clip, spec, sel, sums),
         _ => select_c::<S, 3>(clip, spec, sel, sums),
     }
-}
-
-/// What [`select`] found: kept frames and, per channel, the present values among them.
-struct Selected {
-    kept: usize,
-    count: [u64; NUM_COORDS],
 }
 
 fn select_c<S: Sample, const C: usize>(
@@ -425,7 +419,7 @@ fn select_c<S: Sample, const C: usize>(
     spec: &FeatureSpec,
     sel: &mut Vec<f64>,
     sums: &mut CentreSums,
-) -> Selected {
+) -> usize {
     let t_in = clip.len() / FRAME_LEN;
     let gather = spec.gather_order();
     let pc = gather.len() * C;
@@ -436,27 +430,23 @@ fn select_c<S: Sample, const C: usize>(
     let drop = spec.drop_empty_frames();
     let needs_norm = spec.normalize() != Normalize::None;
     let mut kept = 0;
-    let mut count = [0u64; NUM_COORDS];
     for frame in clip.chunks_exact(FRAME_LEN) {
-        let row = as_arrays_mut::<f64, C>(&mut sel[kept * pc..(kept + 1) * pc]);
+        let row = &mut sel[kept * pc..(kept + 1) * pc];
         let points = as_arrays::<S, NUM_COORDS>(frame);
-        let mut valid = [0u32; C];
-        for &(l, p) in gather {
-            // Indices come from a validated spec: l < 543 = points.len(), p < P = row.len().
-            let src = &points[l];
-            let dst = &mut row[p];
-            for ch in 0..C {
-                let v = src[ch].to_f64();
-                let finite = v.is_finite();
-                valid[ch] += u32::from(finite);
-                dst[ch] = if finite { v } else { f64::NAN };
+        // A plain gather with no loop-carried state: the loads of a frame overlap. Present
+        // values are counted later, in the (contiguous, cache-hot) statistics pass.
+        {
+            let row = as_arrays_mut::<f64, C>(row);
+            for &(l, p) in gather {
+                let src = &points[l];
+                let dst = &mut row[p];
+                for ch in 0..C {
+                    dst[ch] = finite_or_nan(src[ch].to_f64());
+                }
             }
         }
-        if drop && valid.iter().all(|&n| n == 0) {
+        if drop && row.iter().all(|v| v.is_nan()) {
             continue;
-        }
-        for ch in 0..C {
-            count[ch] += u64::from(valid[ch]);
         }
         if needs_norm {
             let (centre, dist) = frame_norm_inputs(|i| finite_or_nan(frame[i].to_f64()), spec);
@@ -464,7 +454,7 @@ fn select_c<S: Sample, const C: usize>(
         }
         kept += 1;
     }
-    Selected { kept, count }
+    kept
 }
 
 #[inline(always)]
@@ -477,21 +467,19 @@ pub(crate) fn finite_or_nan(v: f64) -> f64 {
 }
 
 /// reference_rms scale: s_c = sqrt(NaN-mean over t, p of (x − m_c)²), with fallbacks.
-/// `rows` is (T, P, C) flattened; `count[c]` the present values of channel c in it.
-fn rms_scale(
-    rows: &[f64],
-    c: usize,
-    centre: &[f64; NUM_COORDS],
-    count: &[u64; NUM_COORDS],
-) -> [f64; NUM_COORDS] {
-    let sq = match c {
-        2 => pad3(sum_sq_dev::<2>(rows, centre)),
-        _ => pad3(sum_sq_dev::<3>(rows, centre)),
+/// `rows` is (T, P, C) flattened, NaN = missing.
+fn rms_scale(rows: &[f64], c: usize, centre: &[f64; NUM_COORDS]) -> [f64; NUM_COORDS] {
+    let (sq, count) = match c {
+        2 => {
+            let (sq, n) = sum_sq_dev::<2>(rows, centre);
+            (pad3(sq), pad3(n))
+        }
+        _ => sum_sq_dev::<3>(rows, centre),
     };
     let mut s = [SCALE_FALLBACK; NUM_COORDS];
     for ch in 0..c {
-        if count[ch] > 0 {
-            s[ch] = scale_or_fallback((sq[ch] / count[ch] as f64).sqrt());
+        if count[ch] > 0.0 {
+            s[ch] = scale_or_fallback((sq[ch] / count[ch]).sqrt());
         }
     }
     s
@@ -501,17 +489,20 @@ fn pad3<const C: usize>(x: [f64; C]) -> [f64; NUM_COORDS] {
     std::array::from_fn(|i| if i < C { x[i] } else { 0.0 })
 }
 
-/// Σ over present values of (x − m_c)², per channel.
-fn sum_sq_dev<const C: usize>(rows: &[f64], centre: &[f64; NUM_COORDS]) -> [f64; C] {
+/// Σ over present values of (x − m_c)² and the number of present values, per channel.
+fn sum_sq_dev<const C: usize>(rows: &[f64], centre: &[f64; NUM_COORDS]) -> ([f64; C], [f64; C]) {
     let m: [f64; C] = std::array::from_fn(|ch| centre[ch]);
     let mut sq = [0.0f64; C];
+    let mut n = [0.0f64; C];
     for x in as_arrays::<f64, C>(rows) {
         for ch in 0..C {
             let d = x[ch] - m[ch];
-            sq[ch] += if d.is_nan() { 0.0 } else { d * d };
+            let present = !d.is_nan();
+            sq[ch] += if present { d * d } else { 0.0 };
+            n[ch] += if present { 1.0 } else { 0.0 };
         }
     }
-    sq
+    (sq, n)
 }
 
 pub(crate) fn affine_of(spec: &FeatureSpec, sums: &CentreSums, scale: [f64; NUM_COORDS]) -> Affine {
@@ -585,13 +576,13 @@ fn preprocess_generic<S: Sample>(
     let pc = spec.num_points() * c;
     let mut sums = CentreSums::default();
     let Scratch { sel, fitted } = scratch;
-    let Selected { kept, count } = select(clip, spec, sel, &mut sums);
+    let kept = select(clip, spec, sel, &mut sums);
     let sel = &sel[..kept * pc];
 
     // 3. statistics over the kept frames
     let scale = match spec.normalize() {
         Normalize::None => [1.0; NUM_COORDS],
-        Normalize::ReferenceRms { .. } => rms_scale(sel, c, &sums.centre(), &count),
+        Normalize::ReferenceRms { .. } => rms_scale(sel, c, &sums.centre()),
         Normalize::Shoulders => [sums.shoulder_scale(); NUM_COORDS],
     };
     let affine = affine_of(spec, &sums, scale);
