@@ -141,7 +141,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         try:
             clip = read_clip(path)
         except (OSError, ImportError, SignrtError) as exc:
-            print(f"signrt predict: {path}: {exc}", file=sys.stderr)
+            where = "" if str(path) in str(exc) else f"{path}: "
+            print(f"signrt predict: {where}{exc}", file=sys.stderr)
             status = 2
             continue
         pred = rec.predict(clip)
