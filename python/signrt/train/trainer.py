@@ -282,9 +282,11 @@ def loader_options(workers: int, backend: str, *, pin_memory: bool = False) -> d
     """DataLoader keyword arguments for ``workers`` processes preprocessing with ``backend``.
 
     Workers are persistent (the epoch travels in the indices, see :class:`EpochIndexSampler`)
-    and, when they run the native preprocessing, are started with ``spawn``: the native
-    core's thread pool does not survive ``fork`` once the parent process has used it (the
-    feature cache is built in the parent), and a forked worker would hang on its first call.
+    and, when they run the native preprocessing, are started with ``spawn``. The native core
+    survives ``fork`` (a forked child builds its own thread pool), but by then the parent is
+    multi-threaded (the core's pool, torch's intra-op threads), and forking a multi-threaded
+    process is deprecated from Python 3.12 on; ``spawn`` costs a few seconds once per run,
+    since the workers are persistent.
     """
     kw: dict[str, Any] = {"num_workers": workers, "pin_memory": pin_memory}
     if workers > 0:
