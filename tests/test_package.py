@@ -21,12 +21,25 @@ def test_unknown_attribute_is_attribute_error():
         signrt.nope  # noqa: B018
 
 
-def test_import_is_light():
+HEAVY = ("torch", "mediapipe", "tensorrt", "onnxruntime", "onnx", "cv2", "aiohttp",
+         "prometheus_client", "matplotlib")
+
+
+@pytest.mark.parametrize(
+    "modules",
+    [
+        "signrt",
+        "signrt.runtime, signrt.recognizer, signrt.runtime.tensorrt",
+        "signrt.extract, signrt.extract.cli, signrt.extract.sources",
+        "signrt.daemon, signrt.daemon.cli, signrt.daemon.server",
+        "signrt.cli",
+    ],
+)
+def test_import_is_light(modules):
+    """Importing any part pulls in none of the heavy dependencies; they load on first use."""
     code = (
-        "import sys, signrt\n"
-        "heavy = [m for m in ('torch', 'mediapipe', 'tensorrt', 'onnxruntime', 'onnx', 'cv2',"
-        " 'aiohttp', 'matplotlib') if m in sys.modules]\n"
-        "print(','.join(heavy))\n"
+        f"import sys, {modules}\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

@@ -191,3 +191,23 @@ def test_round_trip_property(landmarks, coords, max_len, fit, lags, kind, drop, 
     assert back == s
     assert back.fingerprint == s.fingerprint
     assert s.num_features == len(landmarks) * coords * (1 + len(lags))
+
+
+def test_resolve_every_form(tmp_path):
+    s = FeatureSpec.preset("hands_pose", max_len=16)
+    (tmp_path / "s.json").write_text(s.to_json())
+    assert FeatureSpec.resolve(s) is s
+    assert FeatureSpec.resolve(s.to_json()) == s
+    assert FeatureSpec.resolve(tmp_path / "s.json") == s
+    assert FeatureSpec.resolve(str(tmp_path / "s.json")) == s
+    assert FeatureSpec.resolve("hands_pose") == FeatureSpec.preset("hands_pose")
+
+
+def test_resolve_errors(tmp_path):
+    with pytest.raises(SpecError, match=r"cannot read FeatureSpec file .*missing\.json"):
+        FeatureSpec.resolve(tmp_path / "missing.json")
+    with pytest.raises(SpecError, match="unknown preset 'nope'"):
+        FeatureSpec.resolve("nope")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(SpecError, match="not valid JSON"):
+        FeatureSpec.resolve(tmp_path / "bad.json")

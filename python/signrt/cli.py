@@ -94,27 +94,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_cmd_features)
 
 
-def load_spec_arg(value: str) -> object:
-    """Resolve a ``--spec`` argument: a preset name or a path to a FeatureSpec JSON file."""
-    from pathlib import Path
-
-    from .spec import FeatureSpec
-
-    path = Path(value)
-    if path.suffix == ".json" or path.exists():
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise SignrtError(f"cannot read spec file {path}: {exc}") from exc
-        return FeatureSpec.from_json(text)
-    return FeatureSpec.preset(value)
-
-
 def _cmd_features(args: argparse.Namespace) -> int:
     from .features import Preprocessor
     from .io import read_clip
+    from .spec import FeatureSpec
 
-    pre = Preprocessor(load_spec_arg(args.spec))  # type: ignore[arg-type]
+    pre = Preprocessor(FeatureSpec.resolve(args.spec))
     spec = pre.spec
     print(f"spec {spec.fingerprint}: P={spec.num_points} F={spec.num_features} L={spec.max_len}")
     for path in args.clips:

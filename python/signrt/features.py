@@ -83,13 +83,9 @@ def _native_spec(spec: FeatureSpec) -> Any:
 def _resolve(spec: FeatureSpec | str | None) -> FeatureSpec:
     if spec is None:
         return FeatureSpec.preset("islr118")
-    if isinstance(spec, str):
-        return FeatureSpec.preset(spec) if not spec.lstrip().startswith("{") else (
-            FeatureSpec.from_json(spec)
-        )
-    if not isinstance(spec, FeatureSpec):
+    if not isinstance(spec, (FeatureSpec, str)):
         raise TypeError(f"spec must be a FeatureSpec, a preset name or JSON, got {type(spec)}")
-    return spec
+    return FeatureSpec.resolve(spec)
 
 
 def preprocess(

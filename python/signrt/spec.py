@@ -12,8 +12,10 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final, Literal, cast
 
 from . import layouts
@@ -291,6 +293,30 @@ class FeatureSpec:
     def replace(self, **changes: Any) -> FeatureSpec:
         """Return a copy with some fields changed (validated like any new spec)."""
         return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def resolve(cls, value: FeatureSpec | str | os.PathLike[str]) -> FeatureSpec:
+        """Turn what a user may pass as a spec into a FeatureSpec.
+
+        Args:
+            value: A FeatureSpec (returned as is), JSON text, the path of a JSON file, or a
+                preset name.
+
+        Raises:
+            SpecError: If the file cannot be read, or the JSON or the name is not a spec.
+        """
+        if isinstance(value, FeatureSpec):
+            return value
+        if isinstance(value, str) and value.lstrip().startswith("{"):
+            return cls.from_json(value)
+        path = Path(value)
+        if path.suffix == ".json" or path.is_file():
+            try:
+                text = path.read_text()
+            except OSError as exc:
+                raise SpecError(f"cannot read FeatureSpec file {path}: {exc}") from exc
+            return cls.from_json(text)
+        return cls.preset(str(value))
 
     # -------------------------------------------------------------------------- presets
     @staticmethod

@@ -157,6 +157,8 @@ class Extractor(Protocol):
 
 class _Base:
     backend = "base"
+    #: The MediaPipe graph of the backend; None once closed.
+    _graph: Any = None
 
     def __enter__(self) -> _Base:
         return self
@@ -170,7 +172,10 @@ class _Base:
         self.close()
 
     def close(self) -> None:
-        """Release the underlying graph (idempotent)."""
+        """Release the underlying MediaPipe graph (idempotent)."""
+        graph, self._graph = self._graph, None
+        if graph is not None:
+            graph.close()
 
     def process(
         self, image: npt.ArrayLike, *, timestamp_ms: int | None = None, bgr: bool = False
@@ -270,7 +275,7 @@ class HolisticExtractor(_Base):
 
         t0 = time.perf_counter()
         try:
-            self._graph: Any = _Holistic(
+            self._graph = _Holistic(
                 static_image_mode=static_image_mode,
                 model_complexity=model_complexity,
                 smooth_landmarks=smooth_landmarks,
@@ -325,11 +330,6 @@ class HolisticExtractor(_Base):
             res.right_hand_landmarks,
         )  # fmt: skip
 
-    def close(self) -> None:
-        """Release the MediaPipe graph (idempotent)."""
-        graph, self._graph = self._graph, None
-        if graph is not None:
-            graph.close()
 
 
 def _set_threads(proto: Any, threads: int) -> None:
@@ -405,7 +405,7 @@ class TasksHolisticExtractor(_Base):
             min_hand_landmarks_confidence=min_tracking_confidence,
         )
         try:
-            self._graph: Any = vision.HolisticLandmarker.create_from_options(options)
+            self._graph = vision.HolisticLandmarker.create_from_options(options)
         except Exception as exc:
             raise ExtractorError(f"could not load HolisticLandmarker from {path}: {exc}") from exc
         self._last_ts = -1
@@ -448,11 +448,6 @@ class TasksHolisticExtractor(_Base):
             res.right_hand_landmarks,
         )  # fmt: skip
 
-    def close(self) -> None:
-        """Release the landmarker (idempotent)."""
-        graph, self._graph = self._graph, None
-        if graph is not None:
-            graph.close()
 
 
 def create_extractor(

@@ -38,7 +38,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["ConfigError", "TrainConfig", "load_spec"]
+__all__ = ["ConfigError", "TrainConfig"]
 
 
 class ConfigError(SignrtError, ValueError):
@@ -176,21 +176,5 @@ class TrainConfig:
 
     def resolve_spec(self) -> FeatureSpec:
         """The FeatureSpec of this run (``spec`` plus the ``max_len`` override)."""
-        spec = load_spec(self.spec)
+        spec = FeatureSpec.resolve(self.spec)
         return spec.replace(max_len=self.max_len) if self.max_len else spec
-
-
-def load_spec(value: str | FeatureSpec) -> FeatureSpec:
-    """Resolve a preset name, a FeatureSpec JSON file or JSON text into a FeatureSpec."""
-    if isinstance(value, FeatureSpec):
-        return value
-    text = value.strip()
-    if text.startswith("{"):
-        return FeatureSpec.from_json(text)
-    p = Path(text)
-    if p.suffix == ".json" or p.is_file():
-        try:
-            return FeatureSpec.from_json(p.read_text())
-        except OSError as exc:
-            raise ConfigError(f"cannot read spec file {p}: {exc}") from exc
-    return FeatureSpec.preset(text)
