@@ -12,7 +12,6 @@ Non-finite input (NaN, +inf, -inf) counts as a missing landmark. The output is a
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,23 +59,16 @@ def _native_module() -> Any:
     return _native
 
 
-@functools.lru_cache(maxsize=64)
-def _parse_native_spec(spec: FeatureSpec) -> Any:
-    return _native_module().Spec(spec.to_json())
-
-
-# The spec object used last and its native twin: repeated calls with the same FeatureSpec
-# object skip hashing it (a tuple of every landmark) for the lru_cache.
-_LAST_SPEC: tuple[FeatureSpec, Any] | None = None
-
-
 def _native_spec(spec: FeatureSpec) -> Any:
-    global _LAST_SPEC
-    last = _LAST_SPEC
-    if last is not None and last[0] is spec:
-        return last[1]
-    native = _parse_native_spec(spec)
-    _LAST_SPEC = (spec, native)
+    """The spec parsed by the native core, cached on the (immutable) FeatureSpec object.
+
+    Fields, equality and hashing are untouched; the cache only saves re-parsing the JSON on
+    every call with the same spec object.
+    """
+    native = spec.__dict__.get("_native_spec")
+    if native is None:
+        native = _native_module().Spec(spec.to_json())
+        object.__setattr__(spec, "_native_spec", native)
     return native
 
 
