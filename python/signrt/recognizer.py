@@ -54,6 +54,11 @@ StreamMode = Literal["window", "segment"]
 #: Environment variable naming the model ``signrt.load()`` uses when given no path.
 MODEL_ENV: Final = "SIGNRT_MODEL"
 _PRECISION_TAGS: Final = ("int8", "fp16")
+#: Default decision settings of a window-mode :class:`Stream` (the daemon uses the same).
+DEFAULT_STRIDE: Final = 4
+DEFAULT_THRESHOLD: Final = 0.6
+DEFAULT_CONFIRM: Final = 2
+DEFAULT_COOLDOWN: Final = 1.0
 
 
 # ------------------------------------------------------------------------------ results
@@ -437,10 +442,10 @@ class Stream:
         recognizer: Recognizer,
         mode: StreamMode = "window",
         *,
-        stride: int = 4,
-        threshold: float = 0.6,
-        confirm: int = 2,
-        cooldown: float = 1.0,
+        stride: int = DEFAULT_STRIDE,
+        threshold: float = DEFAULT_THRESHOLD,
+        confirm: int = DEFAULT_CONFIRM,
+        cooldown: float = DEFAULT_COOLDOWN,
         min_frames: int | None = None,
         rest_frames: int = 8,
         motion_threshold: float = 0.004,

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SignrtError
+from ..recognizer import DEFAULT_CONFIRM, DEFAULT_COOLDOWN, DEFAULT_STRIDE, DEFAULT_THRESHOLD
 
 __all__ = ["TOKEN_ENV", "DaemonConfig", "is_loopback"]
 
@@ -96,10 +97,10 @@ class DaemonConfig:
     model_complexity: int = 1
     threads: int | None = None
     mode: str = "window"
-    stride: int = 4
-    threshold: float = 0.6
-    confirm: int = 2
-    cooldown: float = 1.0
+    stride: int = DEFAULT_STRIDE
+    threshold: float = DEFAULT_THRESHOLD
+    confirm: int = DEFAULT_CONFIRM
+    cooldown: float = DEFAULT_COOLDOWN
     host: str = "127.0.0.1"
     port: int = 8765
     token: str | None = None
