@@ -233,9 +233,10 @@ fn out_value(v: f64, nan_fill: f32) -> f32 {
 }
 
 /// Steps 5–8 (with the affine map of step 3 fused in): write `rows` output rows, row t
-/// computed from the selected values `row(t)` ((P, C), NaN = missing) as
+/// computed from the selected values `row(t)` ((P, C), non-finite = missing) as
 /// x = (v − m)·inv_s and d_k = (v[t + k] − v[t])·inv_s; pad the rest with zeros and set the
 /// mask. Already normalised rows (resampling) pass [`Affine::IDENTITY`].
+#[inline(always)]
 pub(crate) fn emit<'a>(
     row: impl Fn(usize) -> &'a [f64],
     rows: usize,
@@ -279,6 +280,7 @@ fn as_arrays_mut<T, const N: usize>(s: &mut [T]) -> &mut [[T; N]] {
 }
 
 /// [`emit`] for C coordinates, NL lags and CO = C·(1 + NL) output channels per point.
+#[inline(always)]
 fn emit_fixed<'a, const C: usize, const NL: usize, const CO: usize>(
     row: impl Fn(usize) -> &'a [f64],
     rows: usize,
@@ -346,6 +348,7 @@ fn emit_fixed<'a, const C: usize, const NL: usize, const CO: usize>(
 }
 
 /// [`emit`] for any number of lags (C fixed).
+#[inline(always)]
 fn emit_c<'a, const C: usize>(
     row: impl Fn(usize) -> &'a [f64],
     rows: usize,
@@ -402,6 +405,7 @@ fn emit_c<'a, const C: usize>(
 /// Steps 1–2 and the inputs of step 3: select the used values of every frame into
 /// `sel` (dropping empty frames if the spec says so) and sum the centre/scale inputs.
 /// Returns the number of kept frames.
+#[inline(always)]
 fn select<S: Sample>(
     clip: &[S],
     spec: &FeatureSpec,
@@ -414,6 +418,7 @@ fn select<S: Sample>(
     }
 }
 
+#[inline(always)]
 fn select_c<S: Sample, const C: usize>(
     clip: &[S],
     spec: &FeatureSpec,
@@ -433,19 +438,20 @@ fn select_c<S: Sample, const C: usize>(
     for frame in clip.chunks_exact(FRAME_LEN) {
         let row = &mut sel[kept * pc..(kept + 1) * pc];
         let points = as_arrays::<S, NUM_COORDS>(frame);
-        // A plain gather with no loop-carried state: the loads of a frame overlap. Present
-        // values are counted later, in the (contiguous, cache-hot) statistics pass.
+        // A plain gather (values as they are, ±inf included) with no loop-carried state and
+        // no per-value test: the loads of a frame overlap. Later passes treat any non-finite
+        // value as missing; present values are counted in the statistics pass.
         {
             let row = as_arrays_mut::<f64, C>(row);
             for &(l, p) in gather {
                 let src = &points[l];
                 let dst = &mut row[p];
                 for ch in 0..C {
-                    dst[ch] = finite_or_nan(src[ch].to_f64());
+                    dst[ch] = src[ch].to_f64();
                 }
             }
         }
-        if drop && row.iter().all(|v| v.is_nan()) {
+        if drop && !row.iter().any(|v| is_present(*v)) {
             continue;
         }
         if needs_norm {
@@ -455,6 +461,13 @@ fn select_c<S: Sample, const C: usize>(
         kept += 1;
     }
     kept
+}
+
+/// Whether a selected value is present (finite). Written as a float compare (NaN compares
+/// false) so that it vectorises.
+#[inline(always)]
+fn is_present(v: f64) -> bool {
+    v.abs() < f64::INFINITY
 }
 
 #[inline(always)]
@@ -467,7 +480,8 @@ pub(crate) fn finite_or_nan(v: f64) -> f64 {
 }
 
 /// reference_rms scale: s_c = sqrt(NaN-mean over t, p of (x − m_c)²), with fallbacks.
-/// `rows` is (T, P, C) flattened, NaN = missing.
+/// `rows` is (T, P, C) flattened, non-finite = missing.
+#[inline(always)]
 fn rms_scale(rows: &[f64], c: usize, centre: &[f64; NUM_COORDS]) -> [f64; NUM_COORDS] {
     let (sq, count) = match c {
         2 => {
@@ -490,20 +504,43 @@ fn pad3<const C: usize>(x: [f64; C]) -> [f64; NUM_COORDS] {
 }
 
 /// Σ over present values of (x − m_c)² and the number of present values, per channel.
+///
+/// Summed in [`SUM_POINTS`] independent accumulators per channel (combined at the end), so
+/// that the additions do not wait on each other.
+#[inline(always)]
 fn sum_sq_dev<const C: usize>(rows: &[f64], centre: &[f64; NUM_COORDS]) -> ([f64; C], [f64; C]) {
     let m: [f64; C] = std::array::from_fn(|ch| centre[ch]);
-    let mut sq = [0.0f64; C];
-    let mut n = [0.0f64; C];
-    for x in as_arrays::<f64, C>(rows) {
-        for ch in 0..C {
-            let d = x[ch] - m[ch];
-            let present = !d.is_nan();
-            sq[ch] += if present { d * d } else { 0.0 };
-            n[ch] += if present { 1.0 } else { 0.0 };
+    let mut sq = [[0.0f64; C]; SUM_POINTS];
+    // Integer counts (a compare mask added as 0/1): no blend, and half as many
+    // accumulators, which keeps the SSE2 build from spilling one.
+    let mut n = [[0u64; C]; SUM_POINTS / 2];
+    let points = as_arrays::<[f64; C], SUM_POINTS>(as_arrays::<f64, C>(rows));
+    for block in points {
+        for (i, x) in block.iter().enumerate() {
+            for ch in 0..C {
+                let d = x[ch] - m[ch];
+                let present = is_present(d);
+                sq[i][ch] += if present { d * d } else { 0.0 };
+                n[i % (SUM_POINTS / 2)][ch] += u64::from(present);
+            }
         }
     }
+    for x in &as_arrays::<f64, C>(rows)[points.len() * SUM_POINTS..] {
+        for ch in 0..C {
+            let d = x[ch] - m[ch];
+            if is_present(d) {
+                sq[0][ch] += d * d;
+                n[0][ch] += 1;
+            }
+        }
+    }
+    let sq = std::array::from_fn(|ch| sq.iter().map(|a| a[ch]).sum());
+    let n = std::array::from_fn(|ch| n.iter().map(|a| a[ch]).sum::<u64>() as f64);
     (sq, n)
 }
+
+/// Points summed side by side in [`sum_sq_dev`].
+const SUM_POINTS: usize = 4;
 
 pub(crate) fn affine_of(spec: &FeatureSpec, sums: &CentreSums, scale: [f64; NUM_COORDS]) -> Affine {
     if spec.normalize() == Normalize::None {
@@ -520,7 +557,7 @@ pub(crate) fn affine_of(spec: &FeatureSpec, sums: &CentreSums, scale: [f64; NUM_
 }
 
 /// Normalise `src` rows ((n, P, C)) into `dst`.
-#[inline]
+#[inline(always)]
 pub(crate) fn normalize_rows(src: &[f64], dst: &mut [f64], c: usize, a: &Affine) {
     match c {
         2 => normalize_rows_c::<2>(src, dst, a),
@@ -528,6 +565,7 @@ pub(crate) fn normalize_rows(src: &[f64], dst: &mut [f64], c: usize, a: &Affine)
     }
 }
 
+#[inline(always)]
 fn normalize_rows_c<const C: usize>(src: &[f64], dst: &mut [f64], a: &Affine) {
     for (d, s) in dst.chunks_exact_mut(C).zip(src.chunks_exact(C)) {
         for ch in 0..C {
@@ -555,7 +593,112 @@ pub fn preprocess_into(
     }
 }
 
+/// The vector instruction set the hot path runs with: chosen once per call from what the
+/// CPU supports (the package is built for the baseline of its target, so that one wheel
+/// runs everywhere; the wider paths are the same code compiled with more features).
+/// Every path gives bit-identical results (no fused multiply-add, the same summation order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// The target's baseline (SSE2 on x86-64, NEON on aarch64).
+    Baseline,
+    /// x86-64 with AVX2.
+    Avx2,
+    /// x86-64 with AVX-512 (F, BW, DQ, VL).
+    Avx512,
+}
+
+impl Isa {
+    /// The widest instruction set this CPU supports.
+    pub fn detect() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512dq")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                return Isa::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Baseline
+    }
+
+    /// Lower-case name (`baseline`, `avx2`, `avx512`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Baseline => "baseline",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+}
+
 fn preprocess_generic<S: Sample>(
+    clip: &[S],
+    spec: &FeatureSpec,
+    feats: &mut [f32],
+    mask: &mut [f32],
+    scratch: &mut Scratch,
+) -> Result<()> {
+    preprocess_isa(Isa::detect(), clip, spec, feats, mask, scratch)
+}
+
+/// [`preprocess_generic`] on a given instruction set (one the CPU supports: [`Isa::detect`]
+/// or narrower; a wider one runs the baseline path).
+fn preprocess_isa<S: Sample>(
+    isa: Isa,
+    clip: &[S],
+    spec: &FeatureSpec,
+    feats: &mut [f32],
+    mask: &mut [f32],
+    scratch: &mut Scratch,
+) -> Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let detected = Isa::detect();
+        if isa == Isa::Avx512 && detected == Isa::Avx512 {
+            // SAFETY: the CPU supports every feature the function is compiled with.
+            return unsafe { preprocess_avx512(clip, spec, feats, mask, scratch) };
+        }
+        if isa == Isa::Avx2 && detected != Isa::Baseline {
+            // SAFETY: as above (AVX-512 CPUs have AVX2).
+            return unsafe { preprocess_avx2(clip, spec, feats, mask, scratch) };
+        }
+    }
+    let _ = isa;
+    preprocess_body(clip, spec, feats, mask, scratch)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn preprocess_avx2<S: Sample>(
+    clip: &[S],
+    spec: &FeatureSpec,
+    feats: &mut [f32],
+    mask: &mut [f32],
+    scratch: &mut Scratch,
+) -> Result<()> {
+    preprocess_body(clip, spec, feats, mask, scratch)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+unsafe fn preprocess_avx512<S: Sample>(
+    clip: &[S],
+    spec: &FeatureSpec,
+    feats: &mut [f32],
+    mask: &mut [f32],
+    scratch: &mut Scratch,
+) -> Result<()> {
+    preprocess_body(clip, spec, feats, mask, scratch)
+}
+
+/// The whole of [`preprocess_into`], inlined into each instruction-set variant.
+#[inline(always)]
+fn preprocess_body<S: Sample>(
     clip: &[S],
     spec: &FeatureSpec,
     feats: &mut [f32],
@@ -617,6 +760,7 @@ fn preprocess_generic<S: Sample>(
 
 /// Linear interpolation of `t` normalised rows onto `l` positions `i·(t−1)/(l−1)`; an exact
 /// position takes its own frame (no interpolation with the next one).
+#[inline(always)]
 fn resample_normalized(
     sel: &[f64],
     t: usize,
