@@ -16,6 +16,8 @@ pub mod error;
 #[doc(hidden)]
 pub mod fixtures;
 pub mod preprocess;
+#[cfg(target_arch = "x86_64")]
+mod simd;
 pub mod spec;
 pub mod stream;
 

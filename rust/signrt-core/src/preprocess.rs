@@ -30,12 +30,31 @@ pub const SCALE_MIN: f64 = 1e-6;
 pub trait Sample: Copy + Send + Sync + 'static {
     /// The value as f64.
     fn to_f64(self) -> f64;
+
+    /// Copy the selected values of one frame (543 × 3 values) into `row` ((P, C), output
+    /// order) as f64, as they are (±inf and NaN included).
+    #[doc(hidden)]
+    #[inline(always)]
+    fn gather<const C: usize>(_isa: Isa, frame: &[Self], spec: &FeatureSpec, row: &mut [f64]) {
+        gather_portable::<Self, C>(frame, spec, row);
+    }
 }
 
 impl Sample for f32 {
     #[inline(always)]
     fn to_f64(self) -> f64 {
         f64::from(self)
+    }
+
+    #[inline(always)]
+    fn gather<const C: usize>(isa: Isa, frame: &[f32], spec: &FeatureSpec, row: &mut [f64]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let _ = isa;
+            crate::simd::gather_f32_points(frame, spec.landmarks(), C, row);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        gather_portable::<f32, C>(frame, spec, row);
     }
 }
 
@@ -407,27 +426,28 @@ fn emit_c<'a, const C: usize>(
 /// Returns the number of kept frames.
 #[inline(always)]
 fn select<S: Sample>(
+    isa: Isa,
     clip: &[S],
     spec: &FeatureSpec,
     sel: &mut Vec<f64>,
     sums: &mut CentreSums,
 ) -> usize {
     match spec.coords() {
-        2 => select_c::<S, 2>(clip, spec, sel, sums),
-        _ => select_c::<S, 3>(clip, spec, sel, sums),
+        2 => select_c::<S, 2>(isa, clip, spec, sel, sums),
+        _ => select_c::<S, 3>(isa, clip, spec, sel, sums),
     }
 }
 
 #[inline(always)]
 fn select_c<S: Sample, const C: usize>(
+    isa: Isa,
     clip: &[S],
     spec: &FeatureSpec,
     sel: &mut Vec<f64>,
     sums: &mut CentreSums,
 ) -> usize {
     let t_in = clip.len() / FRAME_LEN;
-    let gather = spec.gather_order();
-    let pc = gather.len() * C;
+    let pc = spec.num_points() * C;
     // Grow only: every value that is read later is written first.
     if sel.len() < t_in * pc {
         sel.resize(t_in * pc, f64::NAN);
@@ -437,20 +457,9 @@ fn select_c<S: Sample, const C: usize>(
     let mut kept = 0;
     for frame in clip.chunks_exact(FRAME_LEN) {
         let row = &mut sel[kept * pc..(kept + 1) * pc];
-        let points = as_arrays::<S, NUM_COORDS>(frame);
-        // A plain gather (values as they are, ±inf included) with no loop-carried state and
-        // no per-value test: the loads of a frame overlap. Later passes treat any non-finite
-        // value as missing; present values are counted in the statistics pass.
-        {
-            let row = as_arrays_mut::<f64, C>(row);
-            for &(l, p) in gather {
-                let src = &points[l];
-                let dst = &mut row[p];
-                for ch in 0..C {
-                    dst[ch] = src[ch].to_f64();
-                }
-            }
-        }
+        // A plain gather (values as they are, ±inf included) with no per-value test: later
+        // passes treat any non-finite value as missing, and count the present ones.
+        S::gather::<C>(isa, frame, spec, row);
         if drop && !row.iter().any(|v| is_present(*v)) {
             continue;
         }
@@ -470,6 +479,21 @@ fn is_present(v: f64) -> bool {
     v.abs() < f64::INFINITY
 }
 
+/// The portable gather of [`Sample::gather`]: landmark by landmark in address order (no
+/// loop-carried state, so the loads of a frame overlap).
+#[inline(always)]
+fn gather_portable<S: Sample, const C: usize>(frame: &[S], spec: &FeatureSpec, row: &mut [f64]) {
+    let points = as_arrays::<S, NUM_COORDS>(frame);
+    let row = as_arrays_mut::<f64, C>(row);
+    for &(l, p) in spec.gather_order() {
+        let src = &points[l];
+        let dst = &mut row[p];
+        for ch in 0..C {
+            dst[ch] = src[ch].to_f64();
+        }
+    }
+}
+
 #[inline(always)]
 pub(crate) fn finite_or_nan(v: f64) -> f64 {
     if v.is_finite() {
@@ -485,10 +509,10 @@ pub(crate) fn finite_or_nan(v: f64) -> f64 {
 fn rms_scale(rows: &[f64], c: usize, centre: &[f64; NUM_COORDS]) -> [f64; NUM_COORDS] {
     let (sq, count) = match c {
         2 => {
-            let (sq, n) = sum_sq_dev::<2>(rows, centre);
+            let (sq, n) = sum_sq_dev::<2, 16>(rows, centre);
             (pad3(sq), pad3(n))
         }
-        _ => sum_sq_dev::<3>(rows, centre),
+        _ => sum_sq_dev::<3, 24>(rows, centre),
     };
     let mut s = [SCALE_FALLBACK; NUM_COORDS];
     for ch in 0..c {
@@ -505,42 +529,42 @@ fn pad3<const C: usize>(x: [f64; C]) -> [f64; NUM_COORDS] {
 
 /// Σ over present values of (x − m_c)² and the number of present values, per channel.
 ///
-/// Summed in [`SUM_POINTS`] independent accumulators per channel (combined at the end), so
-/// that the additions do not wait on each other.
+/// Summed over blocks of W = k·C values in W independent accumulators (lane i holds
+/// channel i mod C), combined at the end: the additions do not wait on each other and the
+/// block is as wide as the vector registers allow.
 #[inline(always)]
-fn sum_sq_dev<const C: usize>(rows: &[f64], centre: &[f64; NUM_COORDS]) -> ([f64; C], [f64; C]) {
-    let m: [f64; C] = std::array::from_fn(|ch| centre[ch]);
-    let mut sq = [[0.0f64; C]; SUM_POINTS];
-    // Integer counts (a compare mask added as 0/1): no blend, and half as many
-    // accumulators, which keeps the SSE2 build from spilling one.
-    let mut n = [[0u64; C]; SUM_POINTS / 2];
-    let points = as_arrays::<[f64; C], SUM_POINTS>(as_arrays::<f64, C>(rows));
-    for block in points {
-        for (i, x) in block.iter().enumerate() {
-            for ch in 0..C {
-                let d = x[ch] - m[ch];
-                let present = is_present(d);
-                sq[i][ch] += if present { d * d } else { 0.0 };
-                n[i % (SUM_POINTS / 2)][ch] += u64::from(present);
-            }
+fn sum_sq_dev<const C: usize, const W: usize>(
+    rows: &[f64],
+    centre: &[f64; NUM_COORDS],
+) -> ([f64; C], [f64; C]) {
+    debug_assert_eq!(W % C, 0);
+    let m: [f64; W] = std::array::from_fn(|i| centre[i % C]);
+    let mut sq = [0.0f64; W];
+    let mut n = [0u64; W];
+    let blocks = as_arrays::<f64, W>(rows);
+    for x in blocks {
+        for i in 0..W {
+            let d = x[i] - m[i];
+            let present = is_present(d);
+            sq[i] += if present { d * d } else { 0.0 };
+            n[i] += u64::from(present);
         }
     }
-    for x in &as_arrays::<f64, C>(rows)[points.len() * SUM_POINTS..] {
-        for ch in 0..C {
-            let d = x[ch] - m[ch];
-            if is_present(d) {
-                sq[0][ch] += d * d;
-                n[0][ch] += 1;
-            }
+    for (i, &x) in rows[blocks.len() * W..].iter().enumerate() {
+        let d = x - m[i];
+        if is_present(d) {
+            sq[i] += d * d;
+            n[i] += 1;
         }
     }
-    let sq = std::array::from_fn(|ch| sq.iter().map(|a| a[ch]).sum());
-    let n = std::array::from_fn(|ch| n.iter().map(|a| a[ch]).sum::<u64>() as f64);
-    (sq, n)
+    let mut sq_c = [0.0f64; C];
+    let mut n_c = [0.0f64; C];
+    for i in 0..W {
+        sq_c[i % C] += sq[i];
+        n_c[i % C] += n[i] as f64;
+    }
+    (sq_c, n_c)
 }
-
-/// Points summed side by side in [`sum_sq_dev`].
-const SUM_POINTS: usize = 4;
 
 pub(crate) fn affine_of(spec: &FeatureSpec, sums: &CentreSums, scale: [f64; NUM_COORDS]) -> Affine {
     if spec.normalize() == Normalize::None {
@@ -669,7 +693,7 @@ fn preprocess_isa<S: Sample>(
         }
     }
     let _ = isa;
-    preprocess_body(clip, spec, feats, mask, scratch)
+    preprocess_body(Isa::Baseline, clip, spec, feats, mask, scratch)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -681,7 +705,7 @@ unsafe fn preprocess_avx2<S: Sample>(
     mask: &mut [f32],
     scratch: &mut Scratch,
 ) -> Result<()> {
-    preprocess_body(clip, spec, feats, mask, scratch)
+    preprocess_body(Isa::Avx2, clip, spec, feats, mask, scratch)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -693,12 +717,13 @@ unsafe fn preprocess_avx512<S: Sample>(
     mask: &mut [f32],
     scratch: &mut Scratch,
 ) -> Result<()> {
-    preprocess_body(clip, spec, feats, mask, scratch)
+    preprocess_body(Isa::Avx512, clip, spec, feats, mask, scratch)
 }
 
 /// The whole of [`preprocess_into`], inlined into each instruction-set variant.
 #[inline(always)]
 fn preprocess_body<S: Sample>(
+    isa: Isa,
     clip: &[S],
     spec: &FeatureSpec,
     feats: &mut [f32],
@@ -719,7 +744,7 @@ fn preprocess_body<S: Sample>(
     let pc = spec.num_points() * c;
     let mut sums = CentreSums::default();
     let Scratch { sel, fitted } = scratch;
-    let kept = select(clip, spec, sel, &mut sums);
+    let kept = select(isa, clip, spec, sel, &mut sums);
     let sel = &sel[..kept * pc];
 
     // 3. statistics over the kept frames
