@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from signrt import FeatureSpec, preprocess, preprocess_batch, preprocess_reference
+from signrt import FeatureSpec, _native, preprocess, preprocess_batch, preprocess_reference
 from signrt.bench import measure, write_report
 from signrt.features import FeatureStream
 
@@ -215,7 +215,8 @@ def run(quick: bool, out_dir: Path) -> tuple[Path, Path]:
     notes = [
         f"spec {SPEC_NAME} (P={spec.num_points}, F={spec.num_features}, max_len={spec.max_len});"
         " clips float32 with ~20 % missing landmarks and no hands in every fifth frame.",
-        "one clip: median latency of signrt.preprocess (native, single thread), "
+        f"one clip: median latency of signrt.preprocess (native, single thread, "
+        f"{_native.simd} instruction set), "
         "preprocess_reference (NumPy) and torch_preprocess (PyTorch CPU, "
         "torch.set_num_threads(1)); speed-up = other time / signrt time.",
         f"batch: preprocess_batch runs clips in parallel with rayon on {os.cpu_count()} cores"
@@ -241,7 +242,8 @@ def run(quick: bool, out_dir: Path) -> tuple[Path, Path]:
         out_dir,
         title="signrt preprocessing benchmark",
         notes=notes,
-        extra={"spec": spec.to_dict(), "details": results, "quick": quick},
+        extra={"spec": spec.to_dict(), "details": results, "quick": quick,
+               "simd": _native.simd},
     )
 
 

@@ -524,6 +524,33 @@ def test_public_names():
     assert signrt.FeatureStream is FeatureStream
 
 
+def test_baseline_instruction_set_gives_the_same_bits(tmp_path):
+    """SIGNRT_DISABLE_SIMD=1 (read at import) runs the baseline path: same bits as this one."""
+    import os
+    import subprocess
+    import sys
+
+    assert _native.simd in ("baseline", "avx2", "avx512")
+    clips = {f"c{t}": make_clip(t, seed=t, p_inf=0.05) for t in (1, 17, 64, 150)}
+    np.savez(tmp_path / "clips.npz", **clips)
+    code = (
+        "import sys, numpy as np, signrt; from signrt import _native; "
+        "assert _native.simd == 'baseline', _native.simd; "
+        "d = np.load(sys.argv[1]); "
+        "np.savez(sys.argv[2], **{k: signrt.preprocess(d[k], 'islr118')[0] for k in d.files})"
+    )
+    env = {**os.environ, "SIGNRT_DISABLE_SIMD": "1"}
+    out = tmp_path / "out.npz"
+    subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "clips.npz"), str(out)],
+        env=env, check=True, timeout=120,
+    )
+    base = np.load(out)
+    for k, clip in clips.items():
+        here = signrt.preprocess(clip, "islr118")[0]
+        assert np.array_equal(here.view(np.uint32), base[k].view(np.uint32)), k
+
+
 # ----------------------------------------------------------------------------- threads
 def test_several_threads_preprocess_at_once():
     spec = FeatureSpec.preset("islr118")

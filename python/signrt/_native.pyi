@@ -6,6 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 __version__: str
+simd: str  # the preprocessing hot path's instruction set: "baseline", "avx2" or "avx512"
 
 class Spec:
     """A FeatureSpec parsed and validated by the Rust core (same rules as spec.py).

@@ -24,7 +24,7 @@ pub mod stream;
 pub use error::{Error, Result};
 pub use preprocess::{
     preprocess, preprocess_batch, preprocess_batch_into, preprocess_into, preprocess_to, ClipRef,
-    Sample, Scratch,
+    Isa, Sample, Scratch,
 };
 pub use spec::{FeatureSpec, Fit, Normalize, FRAME_LEN, MAX_LEN_LIMIT, NUM_COORDS, NUM_LANDMARKS};
 pub use stream::{FrameRef, Stream};

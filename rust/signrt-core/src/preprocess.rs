@@ -12,7 +12,7 @@
 //! there is no per-frame allocation and, in steady state, no allocation at all.
 
 use std::cell::RefCell;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use rayon::prelude::*;
 
@@ -35,7 +35,7 @@ pub trait Sample: Copy + Send + Sync + 'static {
     /// order) as f64, as they are (±inf and NaN included).
     #[doc(hidden)]
     #[inline(always)]
-    fn gather<const C: usize>(_isa: Isa, frame: &[Self], spec: &FeatureSpec, row: &mut [f64]) {
+    fn gather<const C: usize>(frame: &[Self], spec: &FeatureSpec, row: &mut [f64]) {
         gather_portable::<Self, C>(frame, spec, row);
     }
 }
@@ -47,12 +47,9 @@ impl Sample for f32 {
     }
 
     #[inline(always)]
-    fn gather<const C: usize>(isa: Isa, frame: &[f32], spec: &FeatureSpec, row: &mut [f64]) {
+    fn gather<const C: usize>(frame: &[f32], spec: &FeatureSpec, row: &mut [f64]) {
         #[cfg(target_arch = "x86_64")]
-        {
-            let _ = isa;
-            crate::simd::gather_f32_points(frame, spec.landmarks(), C, row);
-        }
+        crate::simd::gather_f32_points(frame, spec.landmarks(), C, row);
         #[cfg(not(target_arch = "x86_64"))]
         gather_portable::<f32, C>(frame, spec, row);
     }
@@ -426,21 +423,19 @@ fn emit_c<'a, const C: usize>(
 /// Returns the number of kept frames.
 #[inline(always)]
 fn select<S: Sample>(
-    isa: Isa,
     clip: &[S],
     spec: &FeatureSpec,
     sel: &mut Vec<f64>,
     sums: &mut CentreSums,
 ) -> usize {
     match spec.coords() {
-        2 => select_c::<S, 2>(isa, clip, spec, sel, sums),
-        _ => select_c::<S, 3>(isa, clip, spec, sel, sums),
+        2 => select_c::<S, 2>(clip, spec, sel, sums),
+        _ => select_c::<S, 3>(clip, spec, sel, sums),
     }
 }
 
 #[inline(always)]
 fn select_c<S: Sample, const C: usize>(
-    isa: Isa,
     clip: &[S],
     spec: &FeatureSpec,
     sel: &mut Vec<f64>,
@@ -459,7 +454,7 @@ fn select_c<S: Sample, const C: usize>(
         let row = &mut sel[kept * pc..(kept + 1) * pc];
         // A plain gather (values as they are, ±inf included) with no per-value test: later
         // passes treat any non-finite value as missing, and count the present ones.
-        S::gather::<C>(isa, frame, spec, row);
+        S::gather::<C>(frame, spec, row);
         if drop && !row.iter().any(|v| is_present(*v)) {
             continue;
         }
@@ -617,10 +612,11 @@ pub fn preprocess_into(
     }
 }
 
-/// The vector instruction set the hot path runs with: chosen once per call from what the
-/// CPU supports (the package is built for the baseline of its target, so that one wheel
-/// runs everywhere; the wider paths are the same code compiled with more features).
-/// Every path gives bit-identical results (no fused multiply-add, the same summation order).
+/// The vector instruction set the hot path of [`preprocess_into`] runs with: the package is
+/// built for the baseline of its target, so that one wheel runs everywhere, and the wider
+/// paths are the same code compiled with more features, chosen at run time
+/// ([`Isa::active`]). Every path gives bit-identical results (no fused multiply-add, the
+/// same summation order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
     /// The target's baseline (SSE2 on x86-64, NEON on aarch64).
@@ -632,6 +628,17 @@ pub enum Isa {
 }
 
 impl Isa {
+    /// The instruction set in use: [`Isa::detect`], or [`Isa::Baseline`] when the
+    /// environment variable `SIGNRT_DISABLE_SIMD` is set to anything but `0` or nothing
+    /// (read once per process; for ruling the wide paths out when chasing a problem).
+    pub fn active() -> Isa {
+        static ACTIVE: OnceLock<Isa> = OnceLock::new();
+        *ACTIVE.get_or_init(|| match std::env::var_os("SIGNRT_DISABLE_SIMD") {
+            Some(v) if !v.is_empty() && v != "0" => Isa::Baseline,
+            _ => Isa::detect(),
+        })
+    }
+
     /// The widest instruction set this CPU supports.
     pub fn detect() -> Isa {
         #[cfg(target_arch = "x86_64")]
@@ -667,11 +674,11 @@ fn preprocess_generic<S: Sample>(
     mask: &mut [f32],
     scratch: &mut Scratch,
 ) -> Result<()> {
-    preprocess_isa(Isa::detect(), clip, spec, feats, mask, scratch)
+    preprocess_isa(Isa::active(), clip, spec, feats, mask, scratch)
 }
 
-/// [`preprocess_generic`] on a given instruction set (one the CPU supports: [`Isa::detect`]
-/// or narrower; a wider one runs the baseline path).
+/// [`preprocess_generic`] on a given instruction set; one the CPU does not support runs the
+/// baseline path.
 fn preprocess_isa<S: Sample>(
     isa: Isa,
     clip: &[S],
@@ -693,7 +700,7 @@ fn preprocess_isa<S: Sample>(
         }
     }
     let _ = isa;
-    preprocess_body(Isa::Baseline, clip, spec, feats, mask, scratch)
+    preprocess_body(clip, spec, feats, mask, scratch)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -705,7 +712,7 @@ unsafe fn preprocess_avx2<S: Sample>(
     mask: &mut [f32],
     scratch: &mut Scratch,
 ) -> Result<()> {
-    preprocess_body(Isa::Avx2, clip, spec, feats, mask, scratch)
+    preprocess_body(clip, spec, feats, mask, scratch)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -717,13 +724,12 @@ unsafe fn preprocess_avx512<S: Sample>(
     mask: &mut [f32],
     scratch: &mut Scratch,
 ) -> Result<()> {
-    preprocess_body(Isa::Avx512, clip, spec, feats, mask, scratch)
+    preprocess_body(clip, spec, feats, mask, scratch)
 }
 
 /// The whole of [`preprocess_into`], inlined into each instruction-set variant.
 #[inline(always)]
 fn preprocess_body<S: Sample>(
-    isa: Isa,
     clip: &[S],
     spec: &FeatureSpec,
     feats: &mut [f32],
@@ -744,7 +750,7 @@ fn preprocess_body<S: Sample>(
     let pc = spec.num_points() * c;
     let mut sums = CentreSums::default();
     let Scratch { sel, fitted } = scratch;
-    let kept = select(isa, clip, spec, sel, &mut sums);
+    let kept = select(clip, spec, sel, &mut sums);
     let sel = &sel[..kept * pc];
 
     // 3. statistics over the kept frames
@@ -1004,6 +1010,104 @@ mod tests {
 
     fn run(clip: &[f32], spec: &FeatureSpec) -> (Vec<f32>, Vec<f32>) {
         preprocess(ClipRef::F32(clip), spec).unwrap()
+    }
+
+    /// A clip of values in [-1, 2) with ~15 % NaN, some ±inf and every 7th frame empty.
+    fn noisy_clip(t: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut clip = vec![0.0f32; t * FRAME_LEN];
+        for (i, v) in clip.iter_mut().enumerate() {
+            let u = next();
+            *v = if (i / FRAME_LEN) % 7 == 3 || u < 0.15 {
+                f32::NAN
+            } else if u < 0.16 {
+                f32::INFINITY
+            } else if u < 0.17 {
+                f32::NEG_INFINITY
+            } else {
+                (next() * 3.0 - 1.0) as f32
+            };
+        }
+        clip
+    }
+
+    #[test]
+    fn every_instruction_set_gives_the_same_bits() {
+        let specs = [
+            fixtures::islr118(64, Fit::Truncate),
+            fixtures::islr118(32, Fit::Resample),
+            fixtures::hands_pose(16, Fit::Resample),
+            FeatureSpec::new(
+                vec![0, 17, 468, 522, 500],
+                3,
+                Normalize::ReferenceRms { reference: 17 },
+                8,
+                Fit::Truncate,
+                vec![1, 2, 5],
+                false,
+                -1.0,
+            )
+            .unwrap(),
+        ];
+        for (i, spec) in specs.iter().enumerate() {
+            let (l, f) = (spec.max_len(), spec.num_features());
+            for t in [0usize, 1, 2, 7, 40, 130] {
+                let clip32 = noisy_clip(t, (i * 1000 + t) as u64);
+                let clip64: Vec<f64> = clip32.iter().map(|&v| f64::from(v)).collect();
+                for clip in [ClipRef::F32(&clip32), ClipRef::F64(&clip64)] {
+                    let mut want = (vec![0.0f32; l * f], vec![0.0f32; l]);
+                    let mut scratch = Scratch::new();
+                    match clip {
+                        ClipRef::F32(x) => preprocess_isa(
+                            Isa::Baseline,
+                            x,
+                            spec,
+                            &mut want.0,
+                            &mut want.1,
+                            &mut scratch,
+                        ),
+                        ClipRef::F64(x) => preprocess_isa(
+                            Isa::Baseline,
+                            x,
+                            spec,
+                            &mut want.0,
+                            &mut want.1,
+                            &mut scratch,
+                        ),
+                    }
+                    .unwrap();
+                    assert!(want.0.iter().all(|v| v.is_finite()));
+                    for isa in [Isa::Avx2, Isa::Avx512] {
+                        let mut got = (vec![7.0f32; l * f], vec![7.0f32; l]);
+                        match clip {
+                            ClipRef::F32(x) => {
+                                preprocess_isa(isa, x, spec, &mut got.0, &mut got.1, &mut scratch)
+                            }
+                            ClipRef::F64(x) => {
+                                preprocess_isa(isa, x, spec, &mut got.0, &mut got.1, &mut scratch)
+                            }
+                        }
+                        .unwrap();
+                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(&got.0), bits(&want.0), "spec {i}, T {t}, {isa:?}");
+                        assert_eq!(got.1, want.1, "spec {i}, T {t}, {isa:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_active_instruction_set_is_one_this_cpu_has() {
+        let (active, cpu) = (Isa::active(), Isa::detect());
+        assert!(active == cpu || active == Isa::Baseline);
+        assert!(["baseline", "avx2", "avx512"].contains(&active.name()));
     }
 
     #[test]

@@ -81,9 +81,6 @@ pub struct FeatureSpec {
     /// (layout index, output position) pairs sorted by layout index: gathering a frame in
     /// address order is friendlier to the caches than the output order.
     gather: Vec<(usize, usize)>,
-    /// Offset in a frame's 543 × 3 values of every selected value, in output order
-    /// (`landmarks[p] * 3 + ch` at `p * C + ch`).
-    offsets: Vec<i32>,
     coords: usize,
     normalize: Normalize,
     max_len: usize,
@@ -108,7 +105,6 @@ impl FeatureSpec {
     ) -> Result<Self> {
         let spec = FeatureSpec {
             gather: Vec::new(),
-            offsets: Vec::new(),
             landmarks,
             coords,
             normalize,
@@ -320,13 +316,8 @@ impl FeatureSpec {
         let mut gather: Vec<(usize, usize)> =
             landmarks.iter().enumerate().map(|(p, &l)| (l, p)).collect();
         gather.sort_unstable();
-        let offsets = landmarks
-            .iter()
-            .flat_map(|&l| (0..coords as usize).map(move |ch| (l * NUM_COORDS + ch) as i32))
-            .collect();
         Ok(FeatureSpec {
             gather,
-            offsets,
             landmarks,
             coords: coords as usize,
             normalize,
@@ -414,10 +405,6 @@ impl FeatureSpec {
     /// (layout index, output position) of every selected landmark, by layout index.
     pub fn gather_order(&self) -> &[(usize, usize)] {
         &self.gather
-    }
-    /// Offset of every selected value in a frame's 543 × 3 values, in output order.
-    pub fn value_offsets(&self) -> &[i32] {
-        &self.offsets
     }
     /// C: 2 (x, y) or 3 (x, y, z).
     pub fn coords(&self) -> usize {

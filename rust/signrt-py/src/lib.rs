@@ -443,6 +443,8 @@ impl PyStream {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", signrt_core::VERSION)?;
+    // The vector instruction set of the preprocessing hot path (baseline, avx2, avx512).
+    m.add("simd", signrt_core::Isa::active().name())?;
     m.add_class::<PySpec>()?;
     m.add_class::<PyStream>()?;
     m.add_function(wrap_pyfunction!(preprocess, m)?)?;
