@@ -112,6 +112,54 @@ def test_no_signer_makes_no_engine_call(model_path: tuple[Path, np.ndarray, np.n
     json.dumps(pred.to_dict())
 
 
+class ConstantEngine:
+    """An engine that returns the same logits for every row."""
+
+    def __init__(self, inner: Any, logits: np.ndarray) -> None:
+        self.name, self.device, self.providers = inner.name, inner.device, inner.providers
+        self.logits = logits.astype(np.float32)
+
+    def run(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return np.repeat(self.logits[None], features.shape[0], axis=0)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 7, 50])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_native_scores_equal_numpy(model_path: tuple[Path, np.ndarray, np.ndarray],
+                                   k: int, seed: int) -> None:
+    r = load(model_path[0], device="cpu")
+    assert r.preprocessing == "native" and r._native_scores is not None
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 3, size=(5, len(LABELS))).astype(np.float32)
+    logits[1, 2] = logits[1, 5]  # a tie: the lower class comes first on both paths
+    logits[2] += 500.0  # large values: no overflow
+    feats = np.zeros((5, r.spec.max_len, r.spec.num_features), np.float32)
+    mask = np.ones((5, r.spec.max_len), np.float32)
+    r.engine = ConstantEngine(r.engine, logits[0])
+    for row in logits:
+        r.engine.logits = row
+        native = r.classify_features(feats, mask, top_k=k)
+        numpy = r._numpy_scores(row[None].repeat(5, 0), k)
+        assert len(native) == 5 and len(native[0]) == min(k, len(LABELS))
+        for a, b in zip(native, numpy, strict=True):
+            assert [x[0] for x in a] == [x[0] for x in b]
+            np.testing.assert_allclose([x[1] for x in a], [x[1] for x in b], rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("native", [True, False])
+def test_non_finite_logits_are_a_model_error(model_path: tuple[Path, np.ndarray, np.ndarray],
+                                             bad: float, native: bool) -> None:
+    r = load(model_path[0], device="cpu")
+    if not native:
+        r._native_scores = None
+    logits = np.zeros(len(LABELS), np.float32)
+    logits[4] = bad
+    r.engine = ConstantEngine(r.engine, logits)
+    with pytest.raises(ModelError, match=r"non-finite logit .* class 4"):
+        r.predict(_clip(3))
+
+
 def test_predict_rejects_bad_shapes(rec: Recognizer) -> None:
     with pytest.raises(ShapeError):
         rec.predict(np.zeros((5, 75, 3), np.float32))

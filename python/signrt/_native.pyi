@@ -61,3 +61,12 @@ class Stream:
     @property
     def num_valid(self) -> int:
         """Frames in the window with at least one selected value present."""
+
+def softmax_topk(
+    logits: npt.NDArray[np.float32], k: int
+) -> list[list[tuple[int, float]]]:
+    """Softmax of each row of (B, K) float32 logits and its k best classes, best first.
+
+    Computed in float64; ties keep the lower class first. Raises ModelError on a
+    non-finite logit.
+    """

@@ -18,6 +18,9 @@ pub enum Error {
     /// An input array has the wrong length / shape.
     #[error("{0}")]
     Shape(String),
+    /// A model (or its engine) produced output that cannot be used.
+    #[error("{0}")]
+    Model(String),
     /// A bug in signrt (an invariant that should always hold did not).
     #[error("internal error: {0}")]
     Internal(String),

@@ -16,6 +16,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fixtures;
 pub mod preprocess;
+pub mod scores;
 #[cfg(target_arch = "x86_64")]
 mod simd;
 pub mod spec;
@@ -26,6 +27,7 @@ pub use preprocess::{
     preprocess, preprocess_batch, preprocess_batch_into, preprocess_into, preprocess_to, ClipRef,
     Isa, Sample, Scratch,
 };
+pub use scores::softmax_topk;
 pub use spec::{FeatureSpec, Fit, Normalize, FRAME_LEN, MAX_LEN_LIMIT, NUM_COORDS, NUM_LANDMARKS};
 pub use stream::{FrameRef, Stream};
 

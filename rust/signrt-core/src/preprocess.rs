@@ -96,7 +96,7 @@ impl ClipRef<'_> {
 }
 
 pub(crate) fn frames_of(len: usize) -> Result<usize> {
-    if len % FRAME_LEN != 0 {
+    if !len.is_multiple_of(FRAME_LEN) {
         return Err(Error::Shape(format!(
             "expected a clip of shape (T, 543, 3): {len} values is not a multiple of {FRAME_LEN}"
         )));

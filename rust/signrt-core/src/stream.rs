@@ -390,7 +390,7 @@ mod tests {
     fn frame(k: usize, offset: f32) -> Vec<f32> {
         (0..FRAME_LEN)
             .map(|i| {
-                if (i / 3 + k) % 5 == 0 {
+                if (i / 3 + k).is_multiple_of(5) {
                     f32::NAN
                 } else {
                     offset + ((i * 37 + k * 101) % 997) as f32 / 997.0

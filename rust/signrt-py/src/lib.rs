@@ -58,6 +58,10 @@ fn core_error(py: Python<'_>, err: Error) -> PyErr {
     match err {
         Error::Spec { field, message } => spec_error(py, message, field),
         Error::Shape(msg) => shape_error(py, msg),
+        Error::Model(msg) => {
+            let args = PyTuple::new(py, [msg.as_str()]).expect("a tuple of one str");
+            make_error(py, "ModelError", args, PyValueError::new_err(msg))
+        }
         Error::Internal(msg) => signrt_error(py, format!("signrt internal error: {msg}")),
     }
 }
@@ -137,7 +141,7 @@ fn try_view<'py, T: Element>(
         return None;
     }
     let typed = arr.cast::<PyArrayDyn<T>>().ok()?;
-    if (typed.data() as usize) % std::mem::align_of::<T>() != 0 {
+    if !(typed.data() as usize).is_multiple_of(std::mem::align_of::<T>()) {
         return None;
     }
     typed.try_readonly().ok()
@@ -439,6 +443,34 @@ impl PyStream {
     }
 }
 
+/// Softmax of each row of (B, K) logits and its k best classes, best first:
+/// `[[(class, probability), ...], ...]`.
+#[pyfunction]
+fn softmax_topk(
+    py: Python<'_>,
+    logits: numpy::PyReadonlyArray2<'_, f32>,
+    k: usize,
+) -> PyResult<Vec<Vec<(usize, f64)>>> {
+    if k == 0 {
+        return Err(shape_error(py, "k must be >= 1, got 0".to_owned()));
+    }
+    let view = logits.as_array();
+    let mut out = Vec::with_capacity(view.nrows());
+    let mut row_buf = Vec::new();
+    for row in view.rows() {
+        let row = match row.as_slice() {
+            Some(s) => s,
+            None => {
+                row_buf.clear();
+                row_buf.extend(row.iter().copied());
+                &row_buf[..]
+            }
+        };
+        out.push(signrt_core::softmax_topk(row, k).map_err(|e| core_error(py, e))?);
+    }
+    Ok(out)
+}
+
 // ------------------------------------------------------------------------------ module
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -449,5 +481,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyStream>()?;
     m.add_function(wrap_pyfunction!(preprocess, m)?)?;
     m.add_function(wrap_pyfunction!(preprocess_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(softmax_topk, m)?)?;
     Ok(())
 }
