@@ -607,8 +607,8 @@ pub fn preprocess_into(
     scratch: &mut Scratch,
 ) -> Result<()> {
     match clip {
-        ClipRef::F32(x) => preprocess_generic(x, spec, feats, mask, scratch),
-        ClipRef::F64(x) => preprocess_generic(x, spec, feats, mask, scratch),
+        ClipRef::F32(x) => preprocess_isa(Isa::active(), x, spec, feats, mask, scratch),
+        ClipRef::F64(x) => preprocess_isa(Isa::active(), x, spec, feats, mask, scratch),
     }
 }
 
@@ -667,17 +667,7 @@ impl Isa {
     }
 }
 
-fn preprocess_generic<S: Sample>(
-    clip: &[S],
-    spec: &FeatureSpec,
-    feats: &mut [f32],
-    mask: &mut [f32],
-    scratch: &mut Scratch,
-) -> Result<()> {
-    preprocess_isa(Isa::active(), clip, spec, feats, mask, scratch)
-}
-
-/// [`preprocess_generic`] on a given instruction set; one the CPU does not support runs the
+/// [`preprocess_into`] on a given instruction set; one the CPU does not support runs the
 /// baseline path.
 fn preprocess_isa<S: Sample>(
     isa: Isa,
@@ -703,29 +693,26 @@ fn preprocess_isa<S: Sample>(
     preprocess_body(clip, spec, feats, mask, scratch)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn preprocess_avx2<S: Sample>(
-    clip: &[S],
-    spec: &FeatureSpec,
-    feats: &mut [f32],
-    mask: &mut [f32],
-    scratch: &mut Scratch,
-) -> Result<()> {
-    preprocess_body(clip, spec, feats, mask, scratch)
+/// `unsafe fn $name`: [`preprocess_body`] compiled with the target features `$features`
+/// (safe to call only on a CPU that has them).
+macro_rules! isa_variant {
+    ($name:ident, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        unsafe fn $name<S: Sample>(
+            clip: &[S],
+            spec: &FeatureSpec,
+            feats: &mut [f32],
+            mask: &mut [f32],
+            scratch: &mut Scratch,
+        ) -> Result<()> {
+            preprocess_body(clip, spec, feats, mask, scratch)
+        }
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
-unsafe fn preprocess_avx512<S: Sample>(
-    clip: &[S],
-    spec: &FeatureSpec,
-    feats: &mut [f32],
-    mask: &mut [f32],
-    scratch: &mut Scratch,
-) -> Result<()> {
-    preprocess_body(clip, spec, feats, mask, scratch)
-}
+isa_variant!(preprocess_avx2, "avx2");
+isa_variant!(preprocess_avx512, "avx512f,avx512bw,avx512dq,avx512vl");
 
 /// The whole of [`preprocess_into`], inlined into each instruction-set variant.
 #[inline(always)]
@@ -1060,40 +1047,22 @@ mod tests {
             for t in [0usize, 1, 2, 7, 40, 130] {
                 let clip32 = noisy_clip(t, (i * 1000 + t) as u64);
                 let clip64: Vec<f64> = clip32.iter().map(|&v| f64::from(v)).collect();
-                for clip in [ClipRef::F32(&clip32), ClipRef::F64(&clip64)] {
-                    let mut want = (vec![0.0f32; l * f], vec![0.0f32; l]);
-                    let mut scratch = Scratch::new();
+                let mut scratch = Scratch::new();
+                let mut run = |isa: Isa, clip: ClipRef<'_>| {
+                    let (mut feats, mut mask) = (vec![7.0f32; l * f], vec![7.0f32; l]);
+                    let (fs, ms, sc) = (&mut feats[..], &mut mask[..], &mut scratch);
                     match clip {
-                        ClipRef::F32(x) => preprocess_isa(
-                            Isa::Baseline,
-                            x,
-                            spec,
-                            &mut want.0,
-                            &mut want.1,
-                            &mut scratch,
-                        ),
-                        ClipRef::F64(x) => preprocess_isa(
-                            Isa::Baseline,
-                            x,
-                            spec,
-                            &mut want.0,
-                            &mut want.1,
-                            &mut scratch,
-                        ),
+                        ClipRef::F32(x) => preprocess_isa(isa, x, spec, fs, ms, sc),
+                        ClipRef::F64(x) => preprocess_isa(isa, x, spec, fs, ms, sc),
                     }
                     .unwrap();
+                    (feats, mask)
+                };
+                for clip in [ClipRef::F32(&clip32), ClipRef::F64(&clip64)] {
+                    let want = run(Isa::Baseline, clip);
                     assert!(want.0.iter().all(|v| v.is_finite()));
                     for isa in [Isa::Avx2, Isa::Avx512] {
-                        let mut got = (vec![7.0f32; l * f], vec![7.0f32; l]);
-                        match clip {
-                            ClipRef::F32(x) => {
-                                preprocess_isa(isa, x, spec, &mut got.0, &mut got.1, &mut scratch)
-                            }
-                            ClipRef::F64(x) => {
-                                preprocess_isa(isa, x, spec, &mut got.0, &mut got.1, &mut scratch)
-                            }
-                        }
-                        .unwrap();
+                        let got = run(isa, clip);
                         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                         assert_eq!(bits(&got.0), bits(&want.0), "spec {i}, T {t}, {isa:?}");
                         assert_eq!(got.1, want.1, "spec {i}, T {t}, {isa:?}");
