@@ -180,7 +180,38 @@ class _Base:
     def process(
         self, image: npt.ArrayLike, *, timestamp_ms: int | None = None, bgr: bool = False
     ) -> FloatArray:
-        """Extract the landmarks of one image (implemented by the backends)."""
+        """Extract the landmarks of one image.
+
+        Args:
+            image: (H, W, 3) uint8 image (float images in 0..1 are accepted).
+            timestamp_ms: Frame time in ms, for backends that track over time (the Tasks
+                backend in VIDEO mode; made strictly increasing there); a monotonic clock
+                when ``None``. The legacy graph keeps its own clock and ignores it.
+            bgr: Whether the image is BGR (OpenCV order) rather than RGB.
+
+        Returns:
+            A (543, 3) float32 frame, NaN for parts not found.
+
+        Raises:
+            ExtractorError: If the extractor is closed or MediaPipe fails on the image.
+        """
+        if self._graph is None:
+            raise ExtractorError("this extractor is closed; create a new one")
+        rgb = _as_rgb(image, bgr)
+        try:
+            res = self._detect(rgb, timestamp_ms)
+        except Exception as exc:
+            raise ExtractorError(f"{self._failure_name} failed on an image: {exc}") from exc
+        return landmarks_to_frame(
+            res.face_landmarks, res.left_hand_landmarks, res.pose_landmarks,
+            res.right_hand_landmarks,
+        )  # fmt: skip
+
+    #: How error messages name the MediaPipe graph.
+    _failure_name = "MediaPipe"
+
+    def _detect(self, rgb: npt.NDArray[np.uint8], timestamp_ms: int | None) -> Any:
+        """Run the graph on an RGB image; the result has the four ``*_landmarks`` fields."""
         raise NotImplementedError
 
     def process_many(self, images: Iterable[npt.ArrayLike], *, bgr: bool = False) -> FloatArray:
@@ -304,31 +335,10 @@ class HolisticExtractor(_Base):
                 model.name,
             )
 
-    def process(
-        self, image: npt.ArrayLike, *, timestamp_ms: int | None = None, bgr: bool = False
-    ) -> FloatArray:
-        """Extract the landmarks of one image.
+    _failure_name = "MediaPipe Holistic"
 
-        Args:
-            image: (H, W, 3) uint8 image (float images in 0..1 are accepted).
-            timestamp_ms: Ignored (the legacy graph keeps its own clock); accepted for
-                interface compatibility with the Tasks backend.
-            bgr: Whether the image is BGR (OpenCV order) rather than RGB.
-
-        Returns:
-            A (543, 3) float32 frame, NaN for parts not found.
-        """
-        if self._graph is None:
-            raise ExtractorError("this extractor is closed; create a new one")
-        rgb = _as_rgb(image, bgr)
-        try:
-            res = self._graph.process(rgb)
-        except Exception as exc:
-            raise ExtractorError(f"MediaPipe Holistic failed on an image: {exc}") from exc
-        return landmarks_to_frame(
-            res.face_landmarks, res.left_hand_landmarks, res.pose_landmarks,
-            res.right_hand_landmarks,
-        )  # fmt: skip
+    def _detect(self, rgb: npt.NDArray[np.uint8], timestamp_ms: int | None) -> Any:
+        return self._graph.process(rgb)  # the legacy graph keeps its own clock
 
 
 
@@ -411,42 +421,20 @@ class TasksHolisticExtractor(_Base):
         self._last_ts = -1
         self._t0 = time.monotonic()
 
-    def process(
-        self, image: npt.ArrayLike, *, timestamp_ms: int | None = None, bgr: bool = False
-    ) -> FloatArray:
-        """Extract the landmarks of one image.
+    _failure_name = "HolisticLandmarker"
 
-        Args:
-            image: (H, W, 3) uint8 image.
-            timestamp_ms: Frame time in ms for VIDEO mode (made strictly increasing); a
-                monotonic clock when ``None``.
-            bgr: Whether the image is BGR (OpenCV order) rather than RGB.
-
-        Returns:
-            A (543, 3) float32 frame, NaN for parts not found.
-        """
-        if self._graph is None:
-            raise ExtractorError("this extractor is closed; create a new one")
-        rgb = _as_rgb(image, bgr)
+    def _detect(self, rgb: npt.NDArray[np.uint8], timestamp_ms: int | None) -> Any:
         mp_image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
-        try:
-            if self.static_image_mode:
-                res = self._graph.detect(mp_image)
-            else:
-                ts = (
-                    int(timestamp_ms)
-                    if timestamp_ms is not None
-                    else int((time.monotonic() - self._t0) * 1e3)
-                )
-                ts = max(ts, self._last_ts + 1)
-                self._last_ts = ts
-                res = self._graph.detect_for_video(mp_image, ts)
-        except Exception as exc:
-            raise ExtractorError(f"HolisticLandmarker failed on an image: {exc}") from exc
-        return landmarks_to_frame(
-            res.face_landmarks, res.left_hand_landmarks, res.pose_landmarks,
-            res.right_hand_landmarks,
-        )  # fmt: skip
+        if self.static_image_mode:
+            return self._graph.detect(mp_image)
+        ts = (
+            int(timestamp_ms)
+            if timestamp_ms is not None
+            else int((time.monotonic() - self._t0) * 1e3)
+        )
+        ts = max(ts, self._last_ts + 1)
+        self._last_ts = ts
+        return self._graph.detect_for_video(mp_image, ts)
 
 
 

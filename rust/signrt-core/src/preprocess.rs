@@ -982,17 +982,18 @@ mod tests {
         max_len: usize,
         lags: Vec<usize>,
     ) -> FeatureSpec {
-        FeatureSpec::new(
-            landmarks,
-            2,
-            normalize,
-            max_len,
-            Fit::Truncate,
-            lags,
-            true,
-            0.0,
-        )
-        .unwrap()
+        spec_fit(landmarks, normalize, max_len, Fit::Truncate, lags)
+    }
+
+    /// A 2-coordinate spec that drops empty frames and fills with 0.
+    fn spec_fit(
+        landmarks: Vec<usize>,
+        normalize: Normalize,
+        max_len: usize,
+        fit: Fit,
+        lags: Vec<usize>,
+    ) -> FeatureSpec {
+        FeatureSpec::new(landmarks, 2, normalize, max_len, fit, lags, true, 0.0).unwrap()
     }
 
     fn run(clip: &[f32], spec: &FeatureSpec) -> (Vec<f32>, Vec<f32>) {
@@ -1211,17 +1212,7 @@ mod tests {
             }
             c
         };
-        let s = FeatureSpec::new(
-            vec![0],
-            2,
-            Normalize::None,
-            3,
-            Fit::Resample,
-            vec![],
-            true,
-            0.0,
-        )
-        .unwrap();
+        let s = spec_fit(vec![0], Normalize::None, 3, Fit::Resample, vec![]);
         // T = 5 onto 3: positions 0, 2, 4 (exact)
         let (f, m) = run(&mk(5), &s);
         assert_eq!(f, vec![0.0, 0.0, 2.0, 20.0, 4.0, 40.0]);
@@ -1230,30 +1221,10 @@ mod tests {
         let (f, _) = run(&mk(4), &s);
         assert_eq!(f, vec![0.0, 0.0, 1.5, 15.0, 3.0, 30.0]);
         // max_len 1: the first frame
-        let s1 = FeatureSpec::new(
-            vec![0],
-            2,
-            Normalize::None,
-            1,
-            Fit::Resample,
-            vec![],
-            true,
-            0.0,
-        )
-        .unwrap();
+        let s1 = spec_fit(vec![0], Normalize::None, 1, Fit::Resample, vec![]);
         assert_eq!(run(&mk(4), &s1).0, vec![0.0, 0.0]);
         // truncate keeps the first frames
-        let st = FeatureSpec::new(
-            vec![0],
-            2,
-            Normalize::None,
-            3,
-            Fit::Truncate,
-            vec![],
-            true,
-            0.0,
-        )
-        .unwrap();
+        let st = spec_fit(vec![0], Normalize::None, 3, Fit::Truncate, vec![]);
         assert_eq!(run(&mk(5), &st).0, vec![0.0, 0.0, 1.0, 10.0, 2.0, 20.0]);
     }
 
