@@ -152,8 +152,9 @@ def test_config_errors() -> None:
         build_model("resnet", spec, K)
     with pytest.raises(ModelError, match="unknown option"):
         build_model("signbert", spec, K, {"dimension": 64})
-    with pytest.raises(ModelError, match="divisible"):
-        build_model("signbert", spec, K, {"dim": 30, "heads": 4})
+    for arch in ("signbert", "st_transformer", "spoter", "cnn_transformer"):
+        with pytest.raises(ModelError, match="dim must be divisible by heads"):
+            build_model(arch, spec, K, {"dim": 30, "heads": 4})
     with pytest.raises(ModelError, match="odd"):
         build_model("cnn_transformer", spec, K, {"kernel_size": 4})
     with pytest.raises(ModelError, match="dropout"):

@@ -69,7 +69,6 @@ class CNNTransformerConfig(ModelConfig):
     def __post_init__(self) -> None:
         self._check_common()
         self._require(self.kernel_size % 2 == 1, "kernel_size must be odd")
-        self._require(self.dim % self.heads == 0, "dim must be divisible by heads")
 
 
 class ECA(nn.Module):

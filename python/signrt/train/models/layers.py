@@ -86,12 +86,16 @@ class ModelConfig:
             raise ModelError(f"{type(self).__name__}: {message}")
 
     def _check_common(self) -> None:
+        """The checks every config shares: rates in [0, 1), sizes >= 1, heads divide dim."""
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name.endswith(("dropout", "drop_path")) or f.name == "drop_path_rate":
                 self._require(0.0 <= float(value) < 1.0, f"{f.name} must be in [0, 1)")
             elif isinstance(value, int) and not isinstance(value, bool):
                 self._require(value >= 1 or f.name.endswith("depth"), f"{f.name} must be >= 1")
+        heads, dim = getattr(self, "heads", None), getattr(self, "dim", None)
+        if heads is not None and dim is not None:
+            self._require(dim % heads == 0, "dim must be divisible by heads")
 
 
 class SignModel(nn.Module):

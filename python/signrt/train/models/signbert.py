@@ -51,7 +51,6 @@ class SignBERTConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         self._check_common()
-        self._require(self.dim % self.heads == 0, "dim must be divisible by heads")
 
 
 class SignBERT(SignModel):

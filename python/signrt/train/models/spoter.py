@@ -54,7 +54,6 @@ class SpoterConfig(ModelConfig):
     def __post_init__(self) -> None:
         self._check_common()
         self._require(self.decoder_depth >= 1, "decoder_depth must be >= 1")
-        self._require(self.dim % self.heads == 0, "dim must be divisible by heads")
 
 
 class QueryDecoderBlock(nn.Module):

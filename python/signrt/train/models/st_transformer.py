@@ -60,7 +60,6 @@ class STTransformerConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         self._check_common()
-        self._require(self.dim % self.heads == 0, "dim must be divisible by heads")
 
 
 class STBlock(nn.Module):
