@@ -46,12 +46,11 @@ impl Sample for f32 {
         f64::from(self)
     }
 
+    // Elsewhere the portable default.
+    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     fn gather<const C: usize>(frame: &[f32], spec: &FeatureSpec, row: &mut [f64]) {
-        #[cfg(target_arch = "x86_64")]
         crate::simd::gather_f32_points(frame, spec.landmarks(), C, row);
-        #[cfg(not(target_arch = "x86_64"))]
-        gather_portable::<f32, C>(frame, spec, row);
     }
 }
 
@@ -639,8 +638,13 @@ impl Isa {
         })
     }
 
-    /// The widest instruction set this CPU supports.
+    /// The widest instruction set this CPU supports (detected once per process).
     pub fn detect() -> Isa {
+        static CPU: OnceLock<Isa> = OnceLock::new();
+        *CPU.get_or_init(Isa::probe)
+    }
+
+    fn probe() -> Isa {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f")
