@@ -45,15 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from signrt.bench import write_report
-    from signrt.train.data import open_dataset
-    from signrt.train.export import export_checkpoint
-    from signrt.train.quantize import (
+    from signrt.runtime.quantize.graph import (
         calibration_batches,
         compare_models,
         convert_fp16,
         quantize_int8,
         quantize_int8_dynamic,
     )
+    from signrt.train.data import open_dataset
+    from signrt.train.export import export_checkpoint
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="signrt-bench-q-") as tmp:

@@ -472,7 +472,7 @@ def test_bundled_replay_clip_is_small_and_matches_generator() -> None:
     src = open_source(f"replay:{path}", realtime=False)
     clip = np.stack([f.landmarks for f in src])
     assert clip.shape[1:] == (543, 3) and 200 <= clip.shape[0] <= 600
-    pytest.importorskip("signrt.train.synthetic")
+    pytest.importorskip("signrt.synthetic")
     from signrt.daemon.replay_data import build_replay_clip
 
     expected, spans = build_replay_clip()

@@ -15,8 +15,8 @@ import signrt  # noqa: E402
 from signrt.cli import main  # noqa: E402
 from signrt.errors import ModelError  # noqa: E402
 from signrt.runtime.model import load_model_file  # noqa: E402
+from signrt.runtime.quantize import graph as q  # noqa: E402
 from signrt.spec import FeatureSpec  # noqa: E402
-from signrt.train import quantize as q  # noqa: E402
 from signrt.train.data import open_dataset  # noqa: E402
 from signrt.train.export import export_model, verification_batch  # noqa: E402
 from signrt.train.models import build_model  # noqa: E402

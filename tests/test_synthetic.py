@@ -7,7 +7,7 @@ import pytest
 
 from signrt import FeatureSpec, layouts, preprocess_reference
 from signrt.errors import DataError
-from signrt.train.synthetic import SyntheticConfig, SyntheticSigner, parse_synthetic_source
+from signrt.synthetic import SyntheticConfig, SyntheticSigner, parse_synthetic_source
 
 
 def test_deterministic_given_seed() -> None:

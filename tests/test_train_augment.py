@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from signrt import layouts
 from signrt.errors import ShapeError
+from signrt.synthetic import SyntheticConfig, SyntheticSigner
 from signrt.train.augment import (
     AugmentConfig,
     Augmenter,
@@ -19,7 +20,6 @@ from signrt.train.augment import (
     temporal_mask,
     temporal_resample,
 )
-from signrt.train.synthetic import SyntheticConfig, SyntheticSigner
 
 _SIGNER = SyntheticSigner(SyntheticConfig(num_classes=4, seed=1, left_handed=0.0))
 

@@ -11,6 +11,7 @@ import pytest
 from signrt import FeatureSpec, preprocess_reference
 from signrt.errors import DataError
 from signrt.io import read_clip, write_clip
+from signrt.synthetic import SyntheticConfig, SyntheticSigner
 from signrt.train.data import (
     ClipFiles,
     FeatureCache,
@@ -18,7 +19,6 @@ from signrt.train.data import (
     index_wlasl,
     open_dataset,
 )
-from signrt.train.synthetic import SyntheticConfig, SyntheticSigner
 
 SAMPLE = Path(__file__).parent / "data" / "asl-signs-sample"
 SPEC = FeatureSpec.preset("islr118", max_len=24)

@@ -59,8 +59,8 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from .. import layouts
-from ..errors import DataError
+from . import layouts
+from .errors import DataError
 
 __all__ = [
     "HAND_SHAPES",

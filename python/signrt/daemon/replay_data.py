@@ -2,7 +2,7 @@
 
 ``signrt serve`` and ``signrt demo`` replay ``data/replay_demo.parquet`` when given no
 source, so they run on any machine without a camera, MediaPipe or OpenCV. The clip is made
-by :func:`build_replay_clip` from :mod:`signrt.train.synthetic` (made-up gestures labelled
+by :func:`build_replay_clip` from :mod:`signrt.synthetic` (made-up gestures labelled
 ``sign00`` ..., not a sign language), with rests (hands out of view) between the signs.
 Regenerate it with ``python -m signrt.daemon.replay_data`` (needs NumPy and pyarrow only).
 """
@@ -42,7 +42,7 @@ def build_replay_clip(
         The (T, 543, 3) clip and, per sign, ``(label name, first frame, last frame)``.
     """
     from ..layouts import LEFT_HAND, RIGHT_HAND
-    from ..train.synthetic import SyntheticConfig, SyntheticSigner
+    from ..synthetic import SyntheticConfig, SyntheticSigner
 
     cfg = SyntheticConfig()
     gen = SyntheticSigner(cfg)

@@ -13,7 +13,7 @@ Sources (:func:`open_dataset`):
   are extracted once per video through :mod:`signrt.extract` and cached as
   ``landmarks/<video_id>.npy``; each instance is its frame range of the video;
 * the **synthetic signer**, ``synthetic:classes=20,signers=8,clips_per_class=5,seed=0``
-  (:mod:`signrt.train.synthetic`).
+  (:mod:`signrt.synthetic`).
 
 Clips from files are read lazily (``ClipSet.clips[i]`` reads the file), so a large dataset
 is not held in memory; the trainer reads them in DataLoader workers.
@@ -47,7 +47,7 @@ import numpy.typing as npt
 from .._fs import write_text_atomic
 from ..errors import DataError
 from ..spec import FeatureSpec
-from .synthetic import SyntheticSigner, parse_synthetic_source
+from ..synthetic import SyntheticSigner, parse_synthetic_source
 
 __all__ = [
     "WLASL_INDEX",

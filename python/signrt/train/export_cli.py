@@ -130,7 +130,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_quantize(args: argparse.Namespace) -> int:
     from ..errors import ModelError
-    from .quantize import quantize
+    from ..runtime.quantize.graph import quantize
 
     if args.mode == "int8" and not args.calib:
         raise ModelError("--int8 needs calibration data: pass --calib DIR")

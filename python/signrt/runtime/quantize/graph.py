@@ -41,14 +41,14 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import ModelError
-from ..spec import FeatureSpec
+from ...errors import ModelError
+from ...spec import FeatureSpec
 
 if TYPE_CHECKING:
     import onnx
 
-    from ..runtime.model import ModelFile
-    from .data import ClipSet
+    from ...runtime.model import ModelFile
+    from ...train.data import ClipSet
 
 __all__ = [
     "MODES",
@@ -188,7 +188,7 @@ def calibration_batches(
     Returns:
         ``[(features (b, L, F), mask (b, L)), ...]``.
     """
-    from .data import batch_preprocess
+    from ...train.data import batch_preprocess
 
     n = len(clipset)
     if n == 0:
@@ -236,7 +236,7 @@ def _reader(batches: Sequence[tuple[FloatArray, FloatArray]]) -> Any:
 def _load(path: str | os.PathLike[str]) -> tuple[onnx.ModelProto, ModelFile]:
     import onnx
 
-    from ..runtime.model import load_model_file
+    from ...runtime.model import load_model_file
 
     mf = load_model_file(path)
     if mf.precision != "fp32":
@@ -251,7 +251,7 @@ def _finish(
     how: Mapping[str, Any],
 ) -> Path:
     """Stamp the metadata (new precision, how it was made) and write atomically."""
-    from ..runtime.model import save_onnx, stamp_metadata
+    from ...runtime.model import save_onnx, stamp_metadata
 
     info = dict(mf.info)
     info.pop("signrt_version", None)
@@ -625,8 +625,8 @@ def compare_models(
         ``top5``, ``latency_ms`` (batch 1 median), ``batch_ms`` (median per batch),
         ``clips_per_s``.
     """
-    from ..bench import measure
-    from ..runtime.model import load_model_file
+    from ...bench import measure
+    from ...runtime.model import load_model_file
 
     paths = [Path(fp32_path), *[Path(p) for p in quant_paths]]
     files = [load_model_file(p) for p in paths]
@@ -643,7 +643,7 @@ def compare_models(
             for row, p in zip(rows, paths, strict=True):
                 row["top1"] = _top1(_session(p, threads), feats, mask, labels, batch_size)
         else:
-            from .evaluate import evaluate_onnx
+            from ...train.evaluate import evaluate_onnx
 
             for row, p in zip(rows, paths, strict=True):
                 rep = evaluate_onnx(p, val, device="cpu", batch_size=batch_size)
@@ -685,7 +685,7 @@ def _tile(a: FloatArray, n: int) -> FloatArray:
 
 
 def _timing_inputs(val: ClipSet, spec: FeatureSpec, n: int) -> tuple[FloatArray, FloatArray]:
-    from .data import batch_preprocess
+    from ...train.data import batch_preprocess
 
     take = min(len(val), n)
     clips = [np.asarray(val.clips[i], dtype=np.float32) for i in range(take)]
@@ -728,7 +728,7 @@ def quantize(
         ModelError: For an unknown mode, missing calibration data, or a failed conversion.
         DataError: If a dataset cannot be read.
     """
-    from .data import ClipSet, open_dataset
+    from ...train.data import ClipSet, open_dataset
 
     if mode not in MODES:
         raise ModelError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -783,7 +783,7 @@ def _record_metrics(path: Path, result: QuantizeResult) -> None:
     """Add the measured accuracy to the quantised file's metadata (rewritten atomically)."""
     import onnx
 
-    from ..runtime.model import load_model_file, save_onnx, stamp_metadata
+    from ...runtime.model import load_model_file, save_onnx, stamp_metadata
 
     mf = load_model_file(path)
     info = dict(mf.info)
