@@ -29,10 +29,11 @@ HEAVY = ("torch", "mediapipe", "tensorrt", "onnxruntime", "onnx", "cv2", "aiohtt
     "modules",
     [
         "signrt",
-        "signrt.runtime, signrt.recognizer, signrt.runtime.tensorrt",
-        "signrt.extract, signrt.extract.cli, signrt.extract.sources",
+        "signrt.runtime, signrt.recognizer, signrt.runtime.tensorrt, signrt.stream",
+        "signrt.runtime.quantize, signrt.synthetic, signrt.results, signrt.bench",
+        "signrt.extract, signrt.extract.sources",
         "signrt.daemon, signrt.daemon.cli, signrt.daemon.server",
-        "signrt.cli",
+        "signrt.cli, signrt.cli.bench, signrt.cli.runtime, signrt.cli.extract",
     ],
 )
 def test_import_is_light(modules):
@@ -72,3 +73,40 @@ def test_error_hierarchy(name, base):
     cls = getattr(signrt, name)
     assert issubclass(cls, signrt.SignrtError)
     assert issubclass(cls, base)
+
+
+@pytest.mark.parametrize(
+    ("name", "base"),
+    [
+        ("ConfigError", ValueError),
+        ("ExtractorError", RuntimeError),
+        ("OptionError", ValueError),
+        ("EngineOptionError", ValueError),
+        ("StreamOptionError", ValueError),
+    ],
+)
+def test_every_error_class_lives_in_errors(name, base):
+    from signrt import errors
+
+    cls = getattr(errors, name)
+    assert cls.__module__ == "signrt.errors"
+    assert issubclass(cls, signrt.SignrtError) and issubclass(cls, base)
+
+
+def test_no_error_class_is_defined_outside_errors():
+    """Every exception class in the package is defined in signrt.errors (DESIGN §8)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(signrt.__file__).parent
+    strays = []
+    for path in root.rglob("*.py"):
+        if path.name == "errors.py" and path.parent == root:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(
+                getattr(b, "id", getattr(b, "attr", "")).endswith(("Error", "Exception"))
+                for b in node.bases
+            ):
+                strays.append(f"{path.relative_to(root)}:{node.name}")
+    assert strays == []

@@ -2,20 +2,29 @@
 
 Every error signrt raises on purpose derives from :class:`SignrtError`. Subclasses also
 derive from the built-in exception whose meaning fits, so ``except ValueError`` keeps
-working for callers that do not know signrt. The Rust extension raises these same classes
-(it looks them up in this module), so a native error and a Python error look alike.
+working for callers that do not know signrt. The Rust extension raises these same classes,
+so a native error and a Python error look alike. Every error class of the package is
+defined here (and nowhere else); the modules that raise them import them from here.
+
+The command line prints one line for any :class:`SignrtError` (exit status 2); any other
+exception is a bug and shows its traceback.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ConfigError",
     "DataError",
     "DeviceError",
+    "EngineOptionError",
+    "ExtractorError",
     "ModelError",
+    "OptionError",
     "ShapeError",
     "SignrtError",
     "SourceError",
     "SpecError",
+    "StreamOptionError",
 ]
 
 
@@ -54,3 +63,29 @@ class DeviceError(SignrtError, RuntimeError):
 
 class SourceError(SignrtError, OSError):
     """A frame source (camera, video file, stream) failed, could not be opened or ended."""
+
+
+class ExtractorError(SignrtError, RuntimeError):
+    """A landmark extractor could not be created or failed on an image."""
+
+
+class ConfigError(SignrtError, ValueError):
+    """A configuration is malformed (unknown key, wrong type, unreadable file)."""
+
+
+class OptionError(SignrtError, ValueError):
+    """An option (keyword argument or command-line flag) is unknown or out of range.
+
+    The message names the option, the value given and what is expected.
+    """
+
+
+class EngineOptionError(OptionError):
+    """An engine option or device name is unknown or out of range.
+
+    Raised by :class:`~signrt.runtime.options.EngineOptions` and the engine factory.
+    """
+
+
+class StreamOptionError(OptionError):
+    """A :class:`~signrt.stream.Stream` option is out of range or belongs to the other mode."""

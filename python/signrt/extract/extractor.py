@@ -27,7 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import SignrtError
+from ..errors import ExtractorError
 from ..layouts import FACE, LEFT_HAND, NUM_LANDMARKS, POSE, RIGHT_HAND
 
 __all__ = [
@@ -48,10 +48,6 @@ _INSTALL_HINT = (
     "install the camera extra: pip install 'signrt[camera]' "
     "(mediapipe==0.10.21, opencv-python-headless, numpy<2)"
 )
-
-
-class ExtractorError(SignrtError, RuntimeError):
-    """A landmark extractor could not be created or failed on an image."""
 
 
 def empty_frame() -> FloatArray:

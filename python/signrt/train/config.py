@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..errors import SignrtError
+from ..errors import ConfigError
 from ..spec import FeatureSpec
 from .augment import AugmentConfig
 
@@ -39,10 +39,6 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 __all__ = ["ConfigError", "TrainConfig"]
-
-
-class ConfigError(SignrtError, ValueError):
-    """A training configuration is malformed (unknown key, wrong type, unreadable file)."""
 
 
 @dataclass
