@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from helpers_models import hand_spec, numpy_logits, write_pooling_model
-from signrt.errors import DeviceError, ModelError, ShapeError
+from signrt.errors import DeviceError, EngineOptionError, ModelError, ShapeError, SignrtError
 from signrt.runtime import engines as eng_mod
 from signrt.runtime import tensorrt as trt_mod
 from signrt.runtime.engines import (
@@ -136,13 +136,15 @@ def test_dynamic_output_width_checked_at_warmup(tmp_path: Path) -> None:
 
 
 def test_engine_options() -> None:
-    with pytest.raises(TypeError, match=r"unknown engine option.*threads"):
+    # Every option error is an EngineOptionError, a SignrtError that is also a ValueError.
+    assert issubclass(EngineOptionError, SignrtError) and issubclass(EngineOptionError, ValueError)
+    with pytest.raises(EngineOptionError, match=r"unknown engine option.*threads"):
         EngineOptions.from_kwargs({"threads": 2})
-    with pytest.raises(ValueError, match="batch range"):
+    with pytest.raises(EngineOptionError, match="batch range"):
         EngineOptions(min_batch=4, opt_batch=2)
-    with pytest.raises(ValueError, match="intra_op_num_threads"):
+    with pytest.raises(EngineOptionError, match="intra_op_num_threads"):
         EngineOptions(intra_op_num_threads=0)
-    with pytest.raises(ValueError, match="graph_optimization"):
+    with pytest.raises(EngineOptionError, match="graph_optimization"):
         EngineOptions(graph_optimization="max")
     assert EngineOptions.from_kwargs({"batch_sizes": [1, 8]}).batch_sizes == (1, 8)
 
@@ -167,8 +169,29 @@ def test_available_devices_shape() -> None:
     assert devs["cpu"] is None
 
 
+def test_devices_are_probed_once(model: tuple[ModelFile, np.ndarray, np.ndarray],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    eng_mod._probe_devices.cache_clear()
+    calls: list[int] = []
+    real = trt_mod.tensorrt_unavailable_reason
+
+    def counted() -> str | None:
+        calls.append(1)
+        return real()
+
+    monkeypatch.setattr(eng_mod, "tensorrt_unavailable_reason", counted)
+    try:
+        available_devices()["cpu"] = "edited"  # a copy: the cached probe is not changed
+        create_engine(model[0], "cpu", EngineOptions(warmup=0))
+        create_engine(model[0], "auto", EngineOptions(warmup=0))
+        assert available_devices()["cpu"] is None
+        assert len(calls) == 1
+    finally:
+        eng_mod._probe_devices.cache_clear()
+
+
 def test_unknown_device(model: tuple[ModelFile, np.ndarray, np.ndarray]) -> None:
-    with pytest.raises(ValueError, match="unknown device 'gpu'"):
+    with pytest.raises(EngineOptionError, match="unknown device 'gpu'"):
         create_engine(model[0], "gpu")
 
 

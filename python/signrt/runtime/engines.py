@@ -22,21 +22,26 @@ a copy on CPU and copied into preallocated device buffers on GPU).
 
 from __future__ import annotations
 
-import importlib.util
+import functools
 import logging
-import os
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import DeviceError, ModelError, ShapeError
+from ..errors import DeviceError, EngineOptionError, ModelError
 from .model import INPUT_FEATURES, INPUT_MASK, OUTPUT_LOGITS, ModelFile
+from .options import (
+    DEVICES,
+    OPT_LEVELS,
+    EngineOptions,
+    check_inputs,
+    default_cache_dir,
+    resolve_cache_dir,
+)
+from .tensorrt import TensorRTEngine, tensorrt_unavailable_reason
 
 __all__ = [
     "DEVICES",
@@ -46,17 +51,17 @@ __all__ = [
     "available_devices",
     "create_engine",
     "default_cache_dir",
+    "device_report",
     "resolve_cache_dir",
+    "tensorrt_ep_options",
 ]
 
 log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float32]
 
-DEVICES: Final = ("auto", "cpu", "cuda", "tensorrt", "trt")
 #: Order in which ``auto`` tries the backends.
 AUTO_ORDER: Final = ("tensorrt", "trt", "cuda", "cpu")
-CACHE_ENV: Final = "SIGNRT_CACHE_DIR"
 _PROVIDER: Final = {
     "cpu": "CPUExecutionProvider",
     "cuda": "CUDAExecutionProvider",
@@ -85,114 +90,22 @@ class Engine(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class EngineOptions:
-    """Options shared by the engines (``signrt.load(..., **options)`` passes them on).
-
-    Attributes:
-        intra_op_num_threads: CPU threads of onnxruntime's intra-op pool (None: its
-            default, one per core).
-        inter_op_num_threads: Threads of the inter-op pool (None: default).
-        cache_dir: Folder of TensorRT engine and timing caches. None: ``$SIGNRT_CACHE_DIR``,
-            else ``~/.cache/signrt``.
-        workspace_bytes: TensorRT builder workspace limit.
-        min_batch: Smallest batch of the TensorRT optimisation profile.
-        opt_batch: Batch size TensorRT optimises for.
-        max_batch: Largest batch of the profile; bigger batches are split.
-        batch_sizes: Batch sizes that get a preallocated binding and a warm-up run.
-        warmup: Warm-up runs per batch size on creation (0 disables).
-        device_id: CUDA device index.
-        graph_optimization: onnxruntime graph optimisation (``all``, ``extended``,
-            ``basic``, ``none``).
-        allow_spinning: Let onnxruntime's idle intra-op threads spin-wait (lowest latency
-            on an otherwise idle machine; turn off when the CPU is shared).
-    """
-
-    intra_op_num_threads: int | None = None
-    inter_op_num_threads: int | None = None
-    cache_dir: str | os.PathLike[str] | None = None
-    workspace_bytes: int = 1 << 30
-    min_batch: int = 1
-    opt_batch: int = 1
-    max_batch: int = 32
-    batch_sizes: tuple[int, ...] = (1,)
-    warmup: int = 3
-    device_id: int = 0
-    graph_optimization: str = "all"
-    allow_spinning: bool = True
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "batch_sizes", tuple(int(b) for b in self.batch_sizes))
-        if not 1 <= self.min_batch <= self.opt_batch <= self.max_batch:
-            raise ValueError(
-                "batch range must satisfy 1 <= min_batch <= opt_batch <= max_batch, got "
-                f"{self.min_batch}, {self.opt_batch}, {self.max_batch}"
-            )
-        if any(b < 1 for b in self.batch_sizes):
-            raise ValueError(f"batch_sizes must be positive, got {self.batch_sizes}")
-        for name in ("intra_op_num_threads", "inter_op_num_threads"):
-            v = getattr(self, name)
-            if v is not None and v < 1:
-                raise ValueError(f"{name} must be >= 1 or None, got {v}")
-        if self.warmup < 0 or self.workspace_bytes < 1:
-            raise ValueError("warmup must be >= 0 and workspace_bytes >= 1")
-        if self.graph_optimization not in _OPT_LEVELS:
-            raise ValueError(
-                f"graph_optimization must be one of {list(_OPT_LEVELS)}, got "
-                f"{self.graph_optimization!r}"
-            )
-
-    @classmethod
-    def from_kwargs(cls, options: Mapping[str, Any]) -> EngineOptions:
-        """Build options from keyword arguments, rejecting unknown names.
-
-        Raises:
-            TypeError: On an unknown option (the message lists the known ones).
-        """
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise TypeError(
-                f"unknown engine option(s) {unknown}; known options: {sorted(known)}"
-            )
-        return cls(**options)
-
-
-_OPT_LEVELS: Final = {
-    "all": "ORT_ENABLE_ALL",
-    "extended": "ORT_ENABLE_EXTENDED",
-    "basic": "ORT_ENABLE_BASIC",
-    "none": "ORT_DISABLE_ALL",
-}
-
-
-def default_cache_dir() -> Path:
-    """The cache folder: ``$SIGNRT_CACHE_DIR`` if set, else ``~/.cache/signrt``."""
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "signrt"
-
-
-def resolve_cache_dir(cache_dir: str | os.PathLike[str] | None) -> Path:
-    """Resolve the cache folder: the argument if given, else :func:`default_cache_dir`."""
-    return Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-
-
 # ----------------------------------------------------------------------------- discovery
-def _ort_providers() -> list[str]:
+@functools.cache
+def _ort_providers() -> tuple[str, ...]:
+    """Onnxruntime's available providers, asked once per process."""
     try:
         import onnxruntime as ort
     except ImportError:  # pragma: no cover - onnxruntime is a core dependency
-        return []
-    return list(ort.get_available_providers())
+        return ()
+    return tuple(ort.get_available_providers())
 
 
 def _ort_package_hint() -> str:
     try:
         import onnxruntime as ort
 
-        return f"onnxruntime {ort.__version__} offers {_ort_providers()}"
+        return f"onnxruntime {ort.__version__} offers {list(_ort_providers())}"
     except ImportError:  # pragma: no cover
         return "onnxruntime is not installed"
 
@@ -200,13 +113,21 @@ def _ort_package_hint() -> str:
 def available_devices() -> dict[str, str | None]:
     """Which backends this machine can use.
 
-    The check is cheap (no session is created): a listed provider may still fail to start
-    (missing CUDA libraries); :func:`create_engine` detects that.
+    The check is cheap (no session is created) and probes once per process (the provider
+    list and the TensorRT packages are looked up on the first call and remembered): a
+    listed provider may still fail to start (missing CUDA libraries); :func:`create_engine`
+    detects that.
 
     Returns:
         ``device -> None`` when available, or ``device -> reason`` (what is missing and how
         to install it) when not; keys ``cpu``, ``cuda``, ``tensorrt``, ``trt``.
     """
+    return dict(_probe_devices())
+
+
+@functools.cache
+def _probe_devices() -> tuple[tuple[str, str | None], ...]:
+    """The device probe of :func:`available_devices`, run once per process."""
     providers = _ort_providers()
     out: dict[str, str | None] = {}
     out["cpu"] = (
@@ -226,27 +147,11 @@ def available_devices() -> dict[str, str | None]:
         else f"{_ort_package_hint()}: no TensorrtExecutionProvider; install onnxruntime-gpu "
         "and TensorRT (pip install 'signrt[gpu,tensorrt]')"
     )
-    from .tensorrt import tensorrt_unavailable_reason
-
     out["trt"] = tensorrt_unavailable_reason()
-    return out
+    return tuple(out.items())
 
 
 # ----------------------------------------------------------------------------- engines
-def _check_inputs(
-    features: npt.ArrayLike, mask: npt.ArrayLike, L: int, F: int
-) -> tuple[FloatArray, FloatArray]:
-    f = np.ascontiguousarray(features, dtype=np.float32)
-    m = np.ascontiguousarray(mask, dtype=np.float32)
-    if f.ndim != 3 or f.shape[1:] != (L, F):
-        raise ShapeError(f"features must be (B, {L}, {F}) float32, got {f.shape}")
-    if m.shape != f.shape[:2]:
-        raise ShapeError(f"mask must be (B, {L}) = {f.shape[:2]} float32, got {m.shape}")
-    if f.shape[0] == 0:
-        raise ShapeError("empty batch: features must have B >= 1 rows")
-    return f, m
-
-
 class _Slot:
     """IO binding of one batch size with a preallocated output (and device inputs on GPU)."""
 
@@ -308,7 +213,9 @@ class OrtEngine:
             ModelError: If the model's output width disagrees with its labels.
         """
         if device not in _PROVIDER:
-            raise ValueError(f"OrtEngine device must be one of {list(_PROVIDER)}, got {device!r}")
+            raise EngineOptionError(
+                f"OrtEngine device must be one of {list(_PROVIDER)}, got {device!r}"
+            )
         import onnxruntime as ort
 
         self.model = model
@@ -325,7 +232,7 @@ class OrtEngine:
 
         so = ort.SessionOptions()
         so.graph_optimization_level = getattr(
-            ort.GraphOptimizationLevel, _OPT_LEVELS[opts.graph_optimization]
+            ort.GraphOptimizationLevel, OPT_LEVELS[opts.graph_optimization]
         )
         if opts.intra_op_num_threads is not None:
             so.intra_op_num_threads = opts.intra_op_num_threads
@@ -417,7 +324,7 @@ class OrtEngine:
         Raises:
             ShapeError: On wrong shapes.
         """
-        f, m = _check_inputs(features, mask, self._L, self._F)
+        f, m = check_inputs(features, mask, self._L, self._F)
         b = f.shape[0]
         if self._chunk is not None and (b > self._chunk or (self._fixed and b != self._fixed)):
             return self._run_chunks(f, m, self._chunk)
@@ -522,8 +429,6 @@ def tensorrt_ep_options(model: ModelFile, opts: EngineOptions) -> dict[str, str]
 # ----------------------------------------------------------------------------- factory
 def _create(model: ModelFile, device: str, opts: EngineOptions) -> Engine:
     if device == "trt":
-        from .tensorrt import TensorRTEngine
-
         return TensorRTEngine(model, opts)
     return OrtEngine(model, device, opts)
 
@@ -545,11 +450,11 @@ def create_engine(
     Raises:
         DeviceError: If an explicitly requested backend is unavailable (the message names
             the missing package or provider), or if ``auto`` finds nothing usable.
-        ValueError: For an unknown device name.
+        EngineOptionError: For an unknown device name.
     """
     dev = device.lower().strip() if isinstance(device, str) else device
     if dev not in DEVICES:
-        raise ValueError(f"unknown device {device!r}; choose one of {list(DEVICES)}")
+        raise EngineOptionError(f"unknown device {device!r}; choose one of {list(DEVICES)}")
     opts = options or EngineOptions()
     if dev != "auto":
         reason = available_devices()[dev]
@@ -588,10 +493,3 @@ def device_report() -> list[tuple[str, str]]:
     """Lines ``(device, status)`` describing every backend (for ``signrt info``)."""
     return [(d, "available" if r is None else f"unavailable: {r}")
             for d, r in available_devices().items()]
-
-
-def _has_module(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False

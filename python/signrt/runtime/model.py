@@ -12,7 +12,9 @@ A model file (DESIGN §4) is an ONNX model, opset >= 17, with inputs ``features`
 ========================  ==================================================================
 
 Writing (:func:`stamp_metadata`, :func:`save_onnx`) needs the ``onnx`` package (the
-``train`` extra); reading (:func:`load_model_file`) needs only onnxruntime.
+``train`` extra); reading (:func:`load_model_file`) needs neither onnx nor an onnxruntime
+session: metadata and graph signature come from the protobuf (:mod:`.onnx_proto`), and
+the one session of a model load is the engine's.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .._fs import write_bytes_atomic
 from ..errors import ModelError, SpecError
 from ..spec import FeatureSpec
+from .onnx_proto import ELEM_FLOAT, Dim, read_onnx_summary, type_name
 
 if TYPE_CHECKING:
     import onnx
@@ -64,9 +67,6 @@ _FIX_EXPORT = (
     "re-export the model with `signrt export` (or stamp it with "
     "signrt.runtime.model.stamp_metadata())"
 )
-_FLOAT: Final = "tensor(float)"
-
-Dim = int | str | None
 
 
 # ------------------------------------------------------------------------------ writing
@@ -252,7 +252,7 @@ class ModelFile:
     @property
     def fixed_batch(self) -> int | None:
         """The batch size when the graph fixes it (a static first dim), else None."""
-        dim = self.inputs.get(INPUT_FEATURES, (None,))[0]
+        dim = (self.inputs.get(INPUT_FEATURES) or (None,))[0]
         return dim if isinstance(dim, int) and dim > 0 else None
 
     def summary(self) -> dict[str, Any]:
@@ -336,15 +336,13 @@ def _check_io_dims(
             batch = b
 
 
-def _ort_dims(shape: Sequence[Any]) -> tuple[Dim, ...]:
-    return tuple(d if isinstance(d, (int, str)) else None for d in shape)
-
-
 def load_model_file(path: str | os.PathLike[str]) -> ModelFile:
     """Read a signrt model file and check that graph and metadata agree.
 
-    Only onnxruntime is needed (no ``onnx``). The checks: the file exists and is a valid
-    ONNX model; the three ``signrt.*`` metadata entries exist and parse; the inputs are
+    Reads the protobuf directly (no ``onnx``, no onnxruntime session: the engine creates
+    the one session of a load, and reports a graph onnxruntime cannot run as a
+    ModelError). The checks: the file exists and is a well-formed ONNX model; the three
+    ``signrt.*`` metadata entries exist and parse; the inputs are
     exactly ``features`` (B, L, F) and ``mask`` (B, L), float32; the only output is
     ``logits`` (B, K), float32; L equals the spec's max_len, F its number of features and K
     the number of labels (where the graph declares them statically).
@@ -373,22 +371,16 @@ def load_model_file(path: str | os.PathLike[str]) -> ModelFile:
     if not data:
         raise ModelError(f"{p} is empty (0 bytes): the file was truncated; copy or export it again")
 
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    opts.log_severity_level = 3
     try:
-        sess = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        summary = read_onnx_summary(data)
+    except ModelError as exc:
         raise ModelError(
-            f"{p} is not a valid ONNX model (truncated, corrupt or not ONNX): {first[:300]}. "
+            f"{p} is not a valid ONNX model (truncated, corrupt or not ONNX): {exc}. "
             "Copy the file again or re-export it with `signrt export`"
         ) from exc
 
     where = str(p)
-    meta = dict(sess.get_modelmeta().custom_metadata_map)
+    meta = summary.metadata
     missing = [k for k in METADATA_KEYS if k not in meta]
     if missing:
         raise ModelError(
@@ -418,14 +410,15 @@ def load_model_file(path: str | os.PathLike[str]) -> ModelFile:
     except ModelError as exc:
         raise ModelError(f"{exc}; {_FIX_EXPORT}") from None
 
-    inputs = {i.name: _ort_dims(i.shape) for i in sess.get_inputs()}
-    outputs = {o.name: _ort_dims(o.shape) for o in sess.get_outputs()}
+    inputs = {a.name: a.dims for a in summary.inputs}
+    outputs = {a.name: a.dims for a in summary.outputs}
     fix = f"{_FIX_EXPORT} from a graph that follows DESIGN §4"
     _check_io_dims(inputs, outputs, spec, len(names), where, fix=fix)
-    for arg in (*sess.get_inputs(), *sess.get_outputs()):
-        if arg.type != _FLOAT:
+    for arg in (*summary.inputs, *summary.outputs):
+        if arg.elem_type != ELEM_FLOAT:
             raise ModelError(
-                f"{where}: '{arg.name}' has type {arg.type}, expected float32 ({_FLOAT}); "
+                f"{where}: '{arg.name}' has type {type_name(arg.elem_type)}, expected float32 "
+                f"({type_name(ELEM_FLOAT)}); "
                 "keep the model's inputs and outputs float32 (cast inside the graph for fp16 "
                 "or int8) and export again"
             )
@@ -437,8 +430,8 @@ def load_model_file(path: str | os.PathLike[str]) -> ModelFile:
         precision=str(info["precision"]),
         sha256=hashlib.sha256(data).hexdigest(),
         size_bytes=len(data),
-        inputs=inputs,
-        outputs=outputs,
+        inputs={k: v if v is not None else () for k, v in inputs.items()},
+        outputs={k: v if v is not None else () for k, v in outputs.items()},
     )
 
 

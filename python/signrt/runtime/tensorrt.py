@@ -36,6 +36,7 @@ from .._fs import write_bytes_atomic
 from ..errors import DeviceError, ModelError
 from ..spec import FeatureSpec
 from .model import INPUT_FEATURES, INPUT_MASK, OUTPUT_LOGITS, ModelFile
+from .options import EngineOptions, check_inputs, resolve_cache_dir
 
 __all__ = [
     "SIDECAR_VERSION",
@@ -297,19 +298,17 @@ class TensorRTEngine:
         load_ms: Time to build or load the engine, in milliseconds.
     """
 
-    def __init__(self, model: ModelFile, options: Any = None) -> None:
+    def __init__(self, model: ModelFile, options: EngineOptions | None = None) -> None:
         """Build or load the engine, allocate buffers and warm up.
 
         Args:
             model: A validated model file.
-            options: :class:`~signrt.runtime.engines.EngineOptions` (defaults if None).
+            options: :class:`~signrt.runtime.options.EngineOptions` (defaults if None).
 
         Raises:
             DeviceError: If tensorrt/cuda-python is missing, there is no GPU, or the build
                 fails.
         """
-        from .engines import EngineOptions, resolve_cache_dir
-
         opts = options or EngineOptions()
         self.options = opts
         self.model = model
@@ -426,9 +425,7 @@ class TensorRTEngine:
         Batches larger than the profile's maximum are split; a batch smaller than its
         minimum is padded.
         """
-        from .engines import _check_inputs
-
-        f, m = _check_inputs(features, mask, self._L, self._F)
+        f, m = check_inputs(features, mask, self._L, self._F)
         b = f.shape[0]
         if b > self._max_b:
             out = np.empty((b, self._K), dtype=np.float32)
