@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 
 from helpers_models import hand_frame, hand_spec, side_model, write_pooling_model
-from signrt.errors import ShapeError
-from signrt.recognizer import Event, Recognizer, Stream, load
+from signrt.errors import ShapeError, SignrtError, StreamOptionError
+from signrt.recognizer import Recognizer, load
+from signrt.results import Event
 from signrt.runtime.model import load_model_file
+from signrt.stream import Stream
 
 LABELS = ("a", "b", "c")
 NO_SIGNER = np.full((543, 3), np.nan, dtype=np.float32)
@@ -264,17 +266,38 @@ def test_segment_real_model_end_to_end(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- options
 def test_stream_options_are_checked(model_file: Path) -> None:
     rec, _ = _scripted(model_file, [])
-    with pytest.raises(ValueError, match="mode"):
+    # Stream option errors are StreamOptionErrors: SignrtErrors that are also ValueErrors.
+    assert issubclass(StreamOptionError, SignrtError) and issubclass(StreamOptionError, ValueError)
+    with pytest.raises(StreamOptionError, match="mode"):
         rec.stream("sliding")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="stride"):
+    with pytest.raises(StreamOptionError, match="stride"):
         rec.stream(stride=0)
-    with pytest.raises(ValueError, match="threshold"):
+    with pytest.raises(StreamOptionError, match="threshold"):
         rec.stream(threshold=1.5)
-    with pytest.raises(ValueError, match="fps"):
+    with pytest.raises(StreamOptionError, match="threshold"):
+        rec.stream("segment", threshold=-0.1)
+    with pytest.raises(StreamOptionError, match="fps"):
         rec.stream(fps=0)
+    with pytest.raises(StreamOptionError, match="rest_frames"):
+        rec.stream("segment", rest_frames=0)
     with pytest.raises(TypeError):
         rec.stream(bogus=1)
     stream = rec.stream()
     with pytest.raises(ShapeError, match=r"\(543, 3\)"):
         stream.push(np.zeros((75, 3), np.float32))
     assert "Stream(mode='window'" in repr(stream)
+
+
+@pytest.mark.parametrize(("mode", "option", "value"), [
+    ("segment", "stride", 2), ("segment", "confirm", 3), ("segment", "cooldown", 0.5),
+    ("window", "rest_frames", 4), ("window", "motion_threshold", 0.01),
+    ("window", "max_frames", 40),
+])  # fmt: skip
+def test_an_option_of_the_other_mode_is_rejected(model_file: Path, mode: str, option: str,
+                                                 value: float) -> None:
+    rec, _ = _scripted(model_file, [])
+    other = "window" if mode == "segment" else "segment"
+    with pytest.raises(StreamOptionError, match=rf"{option}: is a {other}-mode option"):
+        rec.stream(mode, **{option: value})  # type: ignore[arg-type]
+    stream = rec.stream(other, **{option: value})  # type: ignore[arg-type]
+    assert getattr(stream.decision, option) == value

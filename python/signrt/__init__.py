@@ -37,7 +37,9 @@ from .spec import FeatureSpec, Normalize
 if TYPE_CHECKING:
     from .features import FeatureStream
     from .io import read_clip, write_clip
-    from .recognizer import Event, Prediction, Recognizer, Stream, load
+    from .recognizer import Recognizer, load
+    from .results import Event, Prediction
+    from .stream import Stream
 
 try:
     __version__ = version("signrt")
@@ -77,9 +79,9 @@ _LAZY: dict[str, str] = {
     "write_clip": ".io",
     "load": ".recognizer",
     "Recognizer": ".recognizer",
-    "Prediction": ".recognizer",
-    "Event": ".recognizer",
-    "Stream": ".recognizer",
+    "Prediction": ".results",
+    "Event": ".results",
+    "Stream": ".stream",
 }
 
 
