@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from signrt.bench import write_report
-from signrt.runtime.cli import _COLUMNS, bench_inference, overhead_notes
-from signrt.runtime.engines import resolve_cache_dir
+from signrt.cli.bench import INFERENCE_COLUMNS, bench_inference, overhead_notes
+from signrt.runtime.options import resolve_cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_MODEL_VERSION = 1
@@ -130,7 +130,7 @@ def bench_model() -> Path:
 
 def bench_model_int8() -> Path:
     """The benchmark model quantised to dynamic INT8 (cached next to the fp32 file)."""
-    from signrt.train.quantize import quantize_int8_dynamic
+    from signrt.runtime.quantize.graph import quantize_int8_dynamic
 
     fp32 = bench_model()
     path = fp32.with_suffix(".int8-dynamic.onnx")
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     json_path, md_path = write_report(
         "inference", rows, args.out, title="signrt inference latency", notes=notes,
-        columns=("model", *_COLUMNS), extra=extra,
+        columns=("model", *INFERENCE_COLUMNS), extra=extra,
     )
     print("\n".join(notes))
     print(f"wrote {json_path} and {md_path}")

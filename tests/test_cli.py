@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -12,17 +11,15 @@ import numpy as np
 import pytest
 
 from signrt import FeatureSpec
-from signrt.cli import build_parser, main
+from signrt.cli import command_names, main
 
 DATA = Path(__file__).parent / "data" / "asl-signs-sample"
 
 
 def _subcommands() -> list[str]:
-    parser = build_parser()
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return sorted(action.choices)
-    raise AssertionError("no subcommands registered")
+    names = command_names()
+    assert names, "no subcommands registered"
+    return names
 
 
 def test_top_level_help_lists_commands(capsys):
@@ -83,3 +80,75 @@ def test_console_script_runs():
         check=True,
     )
     assert out.stdout.startswith("signrt ")
+
+
+def test_bench_offers_what_design_lists(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("preprocess", "inference", "pipeline"))
+
+
+@pytest.mark.parametrize("argv", [
+    ["bench", "inference", "--batch", "0"],
+    ["bench", "preprocess", "--duration", "-1"],
+    ["features", "x.npy", "--repeat", "zero"],
+    ["no-such-command"],
+])  # fmt: skip
+def test_argument_errors_are_one_line(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "error:" in err and "Traceback" not in err
+
+
+def test_signrt_error_is_one_line_and_a_bug_is_a_traceback(monkeypatch, capsys):
+    from signrt import cli
+    from signrt.errors import OptionError
+
+    def deliberate(args):
+        raise OptionError("--spec: expected a preset name")
+
+    def bug(args):
+        raise KeyError("oops")
+
+    parser = cli.build_parser()
+    args = parser.parse_args(["features", "x.npy"])
+    args.func = deliberate
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    monkeypatch.setattr(parser, "parse_args", lambda argv: args)
+    assert main(["features", "x.npy"]) == 2
+    err = capsys.readouterr().err
+    assert err == "signrt features: error: --spec: expected a preset name\n"
+    args.func = bug
+    with pytest.raises(KeyError, match="oops"):
+        main(["features", "x.npy"])
+
+
+def test_bench_preprocess_on_real_clips(tmp_path, capsys):
+    out_json = tmp_path / "pre.json"
+    assert main(["bench", "preprocess", "--data", str(DATA), "--clips", "3", "--batch", "4",
+                 "--duration", "0.02", "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert "Latency: min = " in out and "3 real clips" in out
+    doc = json.loads(out_json.read_text())
+    cases = {r["case"] for r in doc["rows"]}
+    assert {"preprocess", "preprocess_batch", "preprocess_reference (NumPy)"} <= cases
+    assert doc["machine"]["instruction_set"] in ("avx512", "avx2", "none")
+    batch = next(r for r in doc["rows"] if r["case"] == "preprocess_batch")
+    assert batch["batch"] == 4 and batch["clips_per_s"] == pytest.approx(4 * batch["throughput"])
+
+
+def test_bench_pipeline_on_landmarks(tmp_path, capsys):
+    clip = sorted(DATA.glob("train_landmark_files/*/*.parquet"))[0]
+    out_json = tmp_path / "pipe.json"
+    assert main(["bench", "pipeline", str(clip), "--frames", "20", "--stride", "2",
+                 "--json", str(out_json)]) == 0
+    doc = json.loads(out_json.read_text())
+    stages = {r["stage"]: r for r in doc["rows"]}
+    assert set(stages) == {"stream", "total"}  # landmarks given: no extractor stage
+    assert stages["stream"]["frames"] == min(20, doc["frames"]) == doc["frames"]
+    assert doc["engine_calls"] >= 1

@@ -12,8 +12,9 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,17 @@ import numpy as np
 import numpy.typing as npt
 
 from .._fs import write_text_atomic
+from ..errors import OptionError
 
-__all__ = ["Timing", "machine_info", "markdown_table", "measure", "summarize", "write_report"]
+__all__ = [
+    "Timing",
+    "instruction_sets",
+    "machine_info",
+    "markdown_table",
+    "measure",
+    "summarize",
+    "write_report",
+]
 
 
 @dataclass(frozen=True)
@@ -69,7 +79,7 @@ def summarize(samples_s: Sequence[float] | npt.NDArray[Any]) -> Timing:
     """Summarise per-call durations given in seconds."""
     a = np.asarray(samples_s, dtype=np.float64) * 1e3  # ms
     if a.size == 0:
-        raise ValueError("summarize() needs at least one sample")
+        raise OptionError("summarize() needs at least one sample")
     total_s = float(a.sum()) / 1e3
     return Timing(
         count=int(a.size),
@@ -125,25 +135,53 @@ def measure(
     return summarize(samples)
 
 
-def machine_info() -> dict[str, Any]:
-    """Describe the machine a benchmark ran on (CPU, cores, Python, numpy, signrt)."""
-    from .. import __version__
+def _signrt_version() -> str:
+    try:
+        return version("signrt")
+    except PackageNotFoundError:  # running from a source tree
+        return "0.0.0+unknown"
 
-    cpu = platform.processor() or platform.machine()
+
+def instruction_sets(flags: Iterable[str]) -> str:
+    """The widest x86-64 vector extension in a CPU flag list (``avx512``, ``avx2`` or ``none``).
+
+    Args:
+        flags: CPU flags as ``/proc/cpuinfo`` lists them (``avx2``, ``avx512f``, ...).
+
+    Returns:
+        ``avx512`` when AVX-512 F/BW/VL are all present, else ``avx2`` (AVX2 + FMA), else
+        ``none``.
+    """
+    have = set(flags)
+    if {"avx512f", "avx512bw", "avx512vl"} <= have:
+        return "avx512"
+    if {"avx2", "fma"} <= have:
+        return "avx2"
+    return "none"
+
+
+def machine_info() -> dict[str, Any]:
+    """Describe the machine a benchmark ran on (CPU, instruction set, cores, versions)."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
+                key, sep, value = line.partition(":")
+                if sep and key.strip() in ("model name", "flags"):
+                    fields.setdefault(key.strip(), value.strip())
+                if len(fields) == 2:  # the first processor says it all
                     break
     except OSError:
         pass
+    cpu = fields.get("model name") or platform.processor() or platform.machine()
+    flags = fields.get("flags", "").split()
     return {
         "cpu": cpu,
+        "instruction_set": instruction_sets(flags),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "signrt": __version__,
+        "signrt": _signrt_version(),
         "platform": platform.platform(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -166,8 +204,6 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | N
     for r in rows:
         lines.append("| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |")
     return "\n".join(lines) + "\n"
-
-
 
 
 def write_report(
@@ -201,7 +237,8 @@ def write_report(
         doc.update(extra)
     json_path, md_path = out / f"{name}.json", out / f"{name}.md"
     write_text_atomic(json_path, json.dumps(doc, indent=2, default=float) + "\n")
-    md = [f"# {title or name}", "", f"Machine: {info['cpu']}, {info['cores']} cores, "
+    md = [f"# {title or name}", "", f"Machine: {info['cpu']} ({info['instruction_set']}), "
+          f"{info['cores']} cores, "
           f"Python {info['python']}, numpy {info['numpy']}, signrt {info['signrt']}, "
           f"{info['date']}", "", markdown_table(rows, columns)]
     md += [f"- {n}" for n in notes]

@@ -1,7 +1,14 @@
-"""The ``signrt`` command: one entry point, subcommands registered by the parts they belong to.
+"""The ``signrt`` command: the one place where the command line is assembled.
 
-Each part of signrt that offers commands has a module with ``register(subparsers)``; this
-module only assembles them, so ``signrt --help`` lists everything installed.
+Every command module has ``register(subparsers)`` and is listed in :data:`COMMAND_MODULES`:
+the runtime's (``info``, ``predict``), the benchmarks (``bench preprocess|inference|
+pipeline``), ``extract`` and ``features`` live in this package; the daemon's (``serve``,
+``demo``) and the trainer's (``train``, ``eval``, ``export``, ``quantize``) sit with their
+parts for now. The CLI is the top layer (DESIGN §8): nothing below imports it.
+
+Errors: any :class:`~signrt.errors.SignrtError` (and ``OSError``, e.g. a missing file) is
+printed as one line ``signrt COMMAND: error: ...`` with exit status 2, and so is an argument
+error (``--batch 0``); any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,25 +19,54 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import NoReturn, cast
 
-from . import __version__
-from .errors import SignrtError
+from ..errors import SignrtError
+from ._args import positive_int
 
-__all__ = ["bench_subparsers", "build_parser", "main"]
+__all__ = ["COMMAND_MODULES", "build_parser", "command_names", "main"]
 
 log = logging.getLogger("signrt")
 
 #: Modules that contribute subcommands (each defines ``register(subparsers)``).
 COMMAND_MODULES: tuple[str, ...] = (
-    "signrt.cli", "signrt.runtime.cli", "signrt.extract.cli", "signrt.daemon.cli",
+    "signrt.cli",
+    "signrt.cli.runtime",
+    "signrt.cli.bench",
+    "signrt.cli.extract",
+    "signrt.daemon.cli",
     "signrt.train.export_cli",
     "signrt.train.cli",
 )
 
 
+def _version() -> str:
+    try:
+        return version("signrt")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0+unknown"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line (``signrt bench: error: ...``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(
+    return _build()[0]
+
+
+def command_names() -> list[str]:
+    """The names of the top-level subcommands, sorted."""
+    return sorted(_build()[1].choices)
+
+
+def _build() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[argparse.ArgumentParser]]:
+    parser = _Parser(
         prog="signrt",
         description=(
             "Sign-language recognition runtime: landmarks -> features (Rust) -> "
@@ -38,39 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Run `signrt COMMAND --help` for the options of a command.",
     )
-    parser.add_argument("--version", action="version", version=f"signrt {__version__}")
+    parser.add_argument("--version", action="version", version=f"signrt {_version()}")
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMAND_MODULES:
         module = importlib.import_module(name)
         module.register(sub)
-    return parser
-
-
-def bench_subparsers(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-    """Return the subcommands of ``signrt bench``, creating ``bench`` if no module did yet.
-
-    Several parts add ``bench`` subcommands (preprocess, inference, pipeline); they share
-    one ``bench`` parser.
-    """
-    parser = sub.choices.get("bench")
-    if parser is None:
-        parser = sub.add_parser(
-            "bench", help="benchmarks (trtexec-style latency reports)",
-            description="Latency benchmarks; each writes a trtexec-style report.",
-        )
-        inner = parser.add_subparsers(dest="bench_command", metavar="BENCH")
-        inner.required = True
-        return inner
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action  # type: ignore[no-any-return]
-    raise RuntimeError("the 'bench' command has no subcommands parser")  # pragma: no cover
+    return parser, cast("argparse._SubParsersAction[argparse.ArgumentParser]", sub)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -90,14 +103,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="islr118",
         help="preset name (islr118, hands_pose, parts4) or a FeatureSpec JSON file",
     )
-    p.add_argument("--repeat", type=int, default=100, help="timing repetitions (default 100)")
+    p.add_argument("--repeat", type=positive_int, default=100,
+                   help="timing repetitions (default 100)")
     p.set_defaults(func=_cmd_features)
 
 
 def _cmd_features(args: argparse.Namespace) -> int:
-    from .features import Preprocessor
-    from .io import read_clip
-    from .spec import FeatureSpec
+    from ..features import Preprocessor
+    from ..io import read_clip
+    from ..spec import FeatureSpec
 
     pre = Preprocessor(FeatureSpec.resolve(args.spec))
     spec = pre.spec
@@ -105,7 +119,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
     for path in args.clips:
         clip = read_clip(path)
         feats, mask = pre(clip)
-        reps = max(1, args.repeat)
+        reps = args.repeat
         t0 = time.perf_counter()
         for _ in range(reps):
             pre(clip)
@@ -126,12 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (SignrtError, OSError) as exc:
-        # Expected failures (bad input, missing file, unavailable device): one clear line.
+        # Deliberate errors (bad input, missing file, unavailable device): one clear line.
+        # Anything else is a bug and propagates with its traceback.
         print(f"signrt {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -62,7 +62,7 @@ def _expand(items: list[str]) -> list[str]:
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
-    from .batch import extract_videos
+    from ..extract.batch import extract_videos
 
     videos = _expand(args.videos)
     res = extract_videos(

@@ -502,9 +502,9 @@ def _read_landmarks(path: Path) -> npt.NDArray[np.float32]:
 
         if path.suffix == ".parquet":
             return np.asarray(read_parquet(path), dtype=np.float32)
-        import signrt
+        from ..io import read_clip
 
-        return np.asarray(signrt.read_clip(path), dtype=np.float32)
+        return np.asarray(read_clip(path), dtype=np.float32)
     except SourceError:
         raise
     except Exception as exc:
