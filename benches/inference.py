@@ -130,7 +130,7 @@ def bench_model() -> Path:
 
 def bench_model_int8() -> Path:
     """The benchmark model quantised to dynamic INT8 (cached next to the fp32 file)."""
-    from signrt.runtime.quantize.graph import quantize_int8_dynamic
+    from signrt.runtime.quantize import quantize_int8_dynamic
 
     fp32 = bench_model()
     path = fp32.with_suffix(".int8-dynamic.onnx")

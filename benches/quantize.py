@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from signrt.bench import write_report
-    from signrt.runtime.quantize.graph import (
+    from signrt.runtime.quantize import (
         calibration_batches,
         compare_models,
         convert_fp16,

@@ -130,7 +130,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_quantize(args: argparse.Namespace) -> int:
     from ..errors import ModelError
-    from ..runtime.quantize.graph import quantize
+    from ..runtime.quantize import quantize
+    from .data import open_dataset
 
     if args.mode == "int8" and not args.calib:
         raise ModelError("--int8 needs calibration data: pass --calib DIR")
@@ -138,8 +139,8 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
         args.model,
         args.mode,
         out=args.output,
-        calib=args.calib,
-        val=args.val_data,
+        calib=open_dataset(args.calib) if args.calib else None,
+        val=open_dataset(args.val_data) if args.val_data else None,
         max_drop=args.max_drop,
         calib_clips=args.calib_clips,
         method=args.method,

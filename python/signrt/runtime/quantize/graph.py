@@ -1,15 +1,14 @@
-"""Quantise a signrt model file: INT8 static Q/DQ, INT8 dynamic, or FP16 (DESIGN §4).
+"""Graph rewriting: an fp32 signrt model file to INT8 static Q/DQ, INT8 dynamic or FP16.
 
-Three modes, each writing a new model file whose ``signrt.model`` metadata carries the new
-precision and how it was made:
+Each converter writes a new model file whose ``signrt.model`` metadata carries the new
+precision and how it was made (DESIGN §4: precision lives in the graph):
 
 ``int8`` (static, QDQ format)
     QuantizeLinear/DequantizeLinear pairs around the MatMul, Gemm and Conv nodes: weights
     symmetric per output channel, activations symmetric per tensor (zero point 0, the form
-    TensorRT requires), activation ranges calibrated on clips from a dataset preprocessed
-    with the model's own FeatureSpec. Layer norms, softmax, masking and the final
-    classifier stay in float for accuracy. ONNX Runtime (CPU, CUDA, TensorRT EP) and TensorRT
-    run the same file.
+    TensorRT requires), activation ranges from calibration batches
+    (:mod:`.calibration`). Layer norms, softmax, masking and the final classifier stay in
+    float for accuracy. ONNX Runtime (CPU, CUDA, TensorRT EP) and TensorRT run the same file.
 ``int8-dynamic``
     Weights stored as int8, activations quantised on the fly (ONNX Runtime
     ``DynamicQuantizeLinear`` + ``MatMulInteger``): no calibration, CPU only.
@@ -19,22 +18,17 @@ precision and how it was made:
     ranges or -1e4 fills do not suit float16 well). Meant for GPUs; on a CPU ONNX Runtime
     falls back to float32 kernels.
 
-Then the quantised model is *checked*: fp32 and quantised model are evaluated on the same
-validation set (top-1 in points) and timed side by side on this CPU; the accuracy gate
-fails when the top-1 drop exceeds ``max_drop`` points.
+Needs ``onnx`` and onnxruntime's quantisation tools (the ``train`` extra), imported on use.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
 import logging
 import os
 import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -42,21 +36,20 @@ import numpy as np
 import numpy.typing as npt
 
 from ...errors import ModelError
-from ...spec import FeatureSpec
+from .calibration import calibration_reader
 
 if TYPE_CHECKING:
     import onnx
 
-    from ...runtime.model import ModelFile
-    from ...train.data import ClipSet
+    from ..model import ModelFile
 
 __all__ = [
+    "DYNAMIC_OPS",
+    "FP16_KEEP_FLOAT",
+    "INT8_OPS",
     "MODES",
-    "QuantizeResult",
-    "calibration_batches",
-    "compare_models",
     "convert_fp16",
-    "quantize",
+    "load_fp32",
     "quantize_int8",
     "quantize_int8_dynamic",
 ]
@@ -80,163 +73,20 @@ FP16_KEEP_FLOAT: Final = (
     "Erf",
     "LSTM",
 )
-DEFAULT_MAX_DROP: Final = 1.0
-DEFAULT_CALIB_CLIPS: Final = 256
 
 FloatArray = npt.NDArray[np.float32]
 
 
-@dataclass
-class QuantizeResult:
-    """A quantised model and how it compares with its fp32 original.
-
-    Attributes:
-        mode: ``int8``, ``int8-dynamic`` or ``fp16``.
-        path: The written model file.
-        precision: Precision recorded in the metadata.
-        size_bytes: Size of the quantised file.
-        fp32_size_bytes: Size of the original file.
-        fp32_top1: Top-1 (0..1) of the original on the validation set (None if not evaluated).
-        top1: Top-1 of the quantised model.
-        drop_points: ``(fp32_top1 - top1) * 100``.
-        max_drop: The gate, in points.
-        fp32_latency_ms: Median latency of one clip (batch 1), fp32, ONNX Runtime CPU.
-        latency_ms: The same for the quantised model.
-        speedup: ``fp32_latency_ms / latency_ms`` (the latency ratio; > 1 is faster).
-        batch_speedup: The same ratio at the throughput batch size.
-        val_clips: Clips in the validation set.
-        calib_clips: Clips used for calibration (static INT8 only).
-        seconds: Wall time of quantisation plus evaluation.
-    """
-
-    mode: str
-    path: Path
-    precision: str
-    size_bytes: int
-    fp32_size_bytes: int
-    fp32_top1: float | None = None
-    top1: float | None = None
-    drop_points: float | None = None
-    max_drop: float = DEFAULT_MAX_DROP
-    fp32_latency_ms: float | None = None
-    latency_ms: float | None = None
-    speedup: float | None = None
-    batch_speedup: float | None = None
-    val_clips: int = 0
-    calib_clips: int = 0
-    seconds: float = 0.0
-    details: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    @property
-    def passed(self) -> bool:
-        """True unless the accuracy drop was measured and exceeds ``max_drop``."""
-        return self.drop_points is None or self.drop_points <= self.max_drop
-
-    @property
-    def size_ratio(self) -> float:
-        """Quantised size / fp32 size."""
-        return self.size_bytes / max(1, self.fp32_size_bytes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        d = asdict(self)
-        d["path"] = str(self.path)
-        d["passed"] = self.passed
-        d["size_ratio"] = self.size_ratio
-        return d
-
-    def summary(self) -> str:
-        """Human-readable lines for the command line."""
-        lines = [
-            f"{self.mode}: wrote {self.path} ({self.size_bytes / 1e6:.2f} MB, "
-            f"{self.size_ratio:.2f}x the fp32 size, precision {self.precision})"
-        ]
-        if self.top1 is not None and self.fp32_top1 is not None:
-            lines.append(
-                f"  top-1 fp32 {self.fp32_top1 * 100:.2f}% -> {self.mode} {self.top1 * 100:.2f}% "
-                f"(drop {self.drop_points:+.2f} points, limit {self.max_drop:.2f}) on "
-                f"{self.val_clips} clips"
-            )
-        if self.speedup is not None:
-            lines.append(
-                f"  CPU latency (batch 1, median) fp32 {self.fp32_latency_ms:.3f} ms -> "
-                f"{self.latency_ms:.3f} ms: {self.speedup:.2f}x"
-                + (f"; batched {self.batch_speedup:.2f}x" if self.batch_speedup else "")
-            )
-        lines.append("  accuracy gate: " + ("passed" if self.passed else "FAILED"))
-        return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------- calibration
-def calibration_batches(
-    clipset: ClipSet,
-    spec: FeatureSpec,
-    *,
-    max_clips: int = DEFAULT_CALIB_CLIPS,
-    batch_size: int = 32,
-    seed: int = 0,
-) -> list[tuple[FloatArray, FloatArray]]:
-    """Preprocess up to ``max_clips`` clips (a class-balanced, seeded sample) into batches.
-
-    Args:
-        clipset: Calibration clips.
-        spec: The model's FeatureSpec.
-        max_clips: Clips to use.
-        batch_size: Clips per batch.
-        seed: Sampling seed.
-
-    Returns:
-        ``[(features (b, L, F), mask (b, L)), ...]``.
-    """
-    from ...train.data import batch_preprocess
-
-    n = len(clipset)
-    if n == 0:
-        raise ModelError("calibration data set is empty")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(n)
-    # round-robin over classes so that every sign is represented
-    labels = np.asarray(clipset.labels)
-    by_class = [list(order[labels[order] == k]) for k in np.unique(labels)]
-    picked: list[int] = []
-    while len(picked) < min(n, max_clips):
-        for rows in by_class:
-            if rows and len(picked) < max_clips:
-                picked.append(int(rows.pop()))
-    out = []
-    for start in range(0, len(picked), batch_size):
-        idx = picked[start : start + batch_size]
-        clips = [np.asarray(clipset.clips[i], dtype=np.float32) for i in idx]
-        out.append(batch_preprocess(clips, spec, backend="auto"))
-    return out
-
-
-def _reader(batches: Sequence[tuple[FloatArray, FloatArray]]) -> Any:
-    from onnxruntime.quantization import CalibrationDataReader
-
-    class _Batches(CalibrationDataReader):  # type: ignore[misc]
-        """Feeds preprocessed batches to the calibrator."""
-
-        def __init__(self) -> None:
-            self._it: Iterator[tuple[FloatArray, FloatArray]] = iter(batches)
-
-        def get_next(self) -> dict[str, FloatArray] | None:
-            item = next(self._it, None)
-            if item is None:
-                return None
-            return {"features": item[0], "mask": item[1]}
-
-        def rewind(self) -> None:
-            self._it = iter(batches)
-
-    return _Batches()
-
-
 # --------------------------------------------------------------------------- converters
-def _load(path: str | os.PathLike[str]) -> tuple[onnx.ModelProto, ModelFile]:
+def load_fp32(path: str | os.PathLike[str]) -> tuple[onnx.ModelProto, ModelFile]:
+    """Read an fp32 model file: its ONNX proto and its validated :class:`ModelFile`.
+
+    Raises:
+        ModelError: If the file is invalid or not fp32 (quantise the exported fp32 model).
+    """
     import onnx
 
-    from ...runtime.model import load_model_file
+    from ..model import load_model_file
 
     mf = load_model_file(path)
     if mf.precision != "fp32":
@@ -251,7 +101,7 @@ def _finish(
     how: Mapping[str, Any],
 ) -> Path:
     """Stamp the metadata (new precision, how it was made) and write atomically."""
-    from ...runtime.model import save_onnx, stamp_metadata
+    from ..model import save_onnx, stamp_metadata
 
     info = dict(mf.info)
     info.pop("signrt_version", None)
@@ -283,7 +133,7 @@ def quantize_int8(
     Args:
         model_path: The fp32 model file.
         out: The INT8 model file to write.
-        calibration: Preprocessed batches (see :func:`calibration_batches`).
+        calibration: Preprocessed batches (see :func:`.calibration.calibration_batches`).
         per_channel: Per-output-channel weight scales.
         symmetric: Symmetric activations (zero point 0; weights are always symmetric).
         op_types: Operators to quantise.
@@ -309,7 +159,7 @@ def quantize_int8(
         quantize_static,
     )
 
-    proto, mf = _load(model_path)
+    proto, mf = load_fp32(model_path)
     methods = {
         "minmax": CalibrationMethod.MinMax,
         "percentile": CalibrationMethod.Percentile,
@@ -340,7 +190,7 @@ def quantize_int8(
                 quantize_static(
                     proto,
                     dst,
-                    _reader(calibration),
+                    calibration_reader(calibration),
                     quant_format=QuantFormat.QDQ,
                     op_types_to_quantize=list(op_types),
                     per_channel=per_channel,
@@ -390,7 +240,7 @@ def quantize_int8_dynamic(
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    proto, mf = _load(model_path)
+    proto, mf = load_fp32(model_path)
     _strip_value_info(proto)
     how = {
         "mode": "int8-dynamic",
@@ -439,7 +289,7 @@ def convert_fp16(
     """
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
-    proto, mf = _load(model_path)
+    proto, mf = load_fp32(model_path)
     _strip_value_info(proto)
     block = sorted({*DEFAULT_OP_BLOCK_LIST, *keep_float})
     try:
@@ -573,232 +423,3 @@ def _quiet() -> Iterator[None]:
         root.setLevel(level)
 
 
-# --------------------------------------------------------------------------- comparing
-def _session(path: str | os.PathLike[str], threads: int) -> Any:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    return ort.InferenceSession(os.fspath(path), opts, providers=["CPUExecutionProvider"])
-
-
-def _top1(sess: Any, feats: FloatArray, mask: FloatArray, labels: npt.NDArray[np.int64],
-          batch_size: int) -> float:
-    hits = 0
-    for s in range(0, feats.shape[0], batch_size):
-        logits = sess.run(["logits"], {"features": feats[s : s + batch_size],
-                                       "mask": mask[s : s + batch_size]})[0]
-        hits += int((logits.argmax(axis=1) == labels[s : s + batch_size]).sum())
-    return float(hits) / max(1, int(feats.shape[0]))
-
-
-def compare_models(
-    fp32_path: str | os.PathLike[str],
-    quant_paths: Sequence[str | os.PathLike[str]],
-    val: ClipSet | tuple[FloatArray, FloatArray, npt.NDArray[np.int64]] | None,
-    *,
-    threads: int = 1,
-    batch_size: int = 64,
-    throughput_batch: int = 32,
-    min_time: float = 1.0,
-) -> list[dict[str, Any]]:
-    """Evaluate and time an fp32 model and its quantised versions side by side (CPU).
-
-    Accuracy is computed by :func:`signrt.train.evaluate.evaluate_onnx` when ``val`` is a
-    ClipSet (the runtime's own preprocessing), or directly on given features.
-    Latencies are measured round-robin in short slices so that all models see the same
-    machine load.
-
-    Args:
-        fp32_path: The fp32 model file.
-        quant_paths: Quantised model files.
-        val: Validation clips, or ``(features, mask, labels)``; None skips accuracy.
-        threads: ONNX Runtime intra-op threads for timing.
-        batch_size: Evaluation batch size.
-        throughput_batch: Batch size of the throughput measurement.
-        min_time: Seconds of timing per model and batch size.
-
-    Returns:
-        One row per model (fp32 first): ``path``, ``precision``, ``size_bytes``, ``top1``,
-        ``top5``, ``latency_ms`` (batch 1 median), ``batch_ms`` (median per batch),
-        ``clips_per_s``.
-    """
-    from ...bench import measure
-    from ...runtime.model import load_model_file
-
-    paths = [Path(fp32_path), *[Path(p) for p in quant_paths]]
-    files = [load_model_file(p) for p in paths]
-    spec = files[0].spec
-    rows: list[dict[str, Any]] = [
-        {"path": str(p), "precision": f.precision, "mode": f.info.get("quantization", {}).get(
-            "mode", f.precision), "size_bytes": f.size_bytes}
-        for p, f in zip(paths, files, strict=True)
-    ]
-    # accuracy
-    if val is not None:
-        if isinstance(val, tuple):
-            feats, mask, labels = val
-            for row, p in zip(rows, paths, strict=True):
-                row["top1"] = _top1(_session(p, threads), feats, mask, labels, batch_size)
-        else:
-            from ...train.evaluate import evaluate_onnx
-
-            for row, p in zip(rows, paths, strict=True):
-                rep = evaluate_onnx(p, val, device="cpu", batch_size=batch_size)
-                row["top1"] = float(rep.top1)
-                row["top5"] = float(rep.top5)
-            feats, mask = _timing_inputs(val, spec, throughput_batch)
-    if val is None:
-        rng = np.random.default_rng(0)
-        feats = rng.standard_normal((throughput_batch, spec.max_len, spec.num_features),
-                                    dtype=np.float32)
-        mask = np.ones((throughput_batch, spec.max_len), np.float32)
-    # latency: interleave the models, a short slice each, several rounds
-    sessions = [_session(p, threads) for p in paths]
-    one = {"features": feats[:1], "mask": mask[:1]}
-    many = {"features": _tile(feats, throughput_batch), "mask": _tile(mask, throughput_batch)}
-    rounds = 5
-    single: list[list[float]] = [[] for _ in paths]
-    batched: list[list[float]] = [[] for _ in paths]
-    for _ in range(rounds):
-        for i, sess in enumerate(sessions):
-            t = measure(functools.partial(sess.run, None, one), warmup=3,
-                        min_time=min_time / rounds)
-            single[i].append(t.median_ms)
-            t = measure(functools.partial(sess.run, None, many), warmup=1,
-                        min_time=min_time / rounds)
-            batched[i].append(t.median_ms)
-    for i, row in enumerate(rows):
-        row["latency_ms"] = float(np.median(single[i]))
-        row["batch_ms"] = float(np.median(batched[i]))
-        row["clips_per_s"] = throughput_batch / (row["batch_ms"] / 1e3)
-        row["threads"] = threads
-        row["throughput_batch"] = throughput_batch
-    return rows
-
-
-def _tile(a: FloatArray, n: int) -> FloatArray:
-    reps = -(-n // a.shape[0])
-    return np.ascontiguousarray(np.concatenate([a] * reps)[:n])
-
-
-def _timing_inputs(val: ClipSet, spec: FeatureSpec, n: int) -> tuple[FloatArray, FloatArray]:
-    from ...train.data import batch_preprocess
-
-    take = min(len(val), n)
-    clips = [np.asarray(val.clips[i], dtype=np.float32) for i in range(take)]
-    return batch_preprocess(clips, spec, backend="auto")
-
-
-# ------------------------------------------------------------------------------ driver
-def quantize(
-    model_path: str | os.PathLike[str],
-    mode: str,
-    *,
-    out: str | os.PathLike[str] | None = None,
-    calib: str | os.PathLike[str] | ClipSet | None = None,
-    val: str | os.PathLike[str] | ClipSet | None = None,
-    max_drop: float = DEFAULT_MAX_DROP,
-    calib_clips: int = DEFAULT_CALIB_CLIPS,
-    method: str = "minmax",
-    threads: int = 1,
-    timing_s: float = 1.0,
-) -> QuantizeResult:
-    """Quantise a model file, then evaluate and time it against the original.
-
-    Args:
-        model_path: The fp32 model file (from ``signrt export``).
-        mode: ``int8``, ``int8-dynamic`` or ``fp16``.
-        out: Output path; default ``<model>.<mode>.onnx`` beside the input
-            (``model.int8.onnx``, ``model.int8-dynamic.onnx``, ``model.fp16.onnx``).
-        calib: Calibration dataset (``int8`` only; required there).
-        val: Validation dataset; None skips the accuracy comparison (the gate then passes).
-        max_drop: Largest allowed top-1 drop, in points.
-        calib_clips: Calibration clips to use.
-        method: Calibration method for ``int8``.
-        threads: ONNX Runtime threads for the latency comparison.
-        timing_s: Seconds of timing per model.
-
-    Returns:
-        The :class:`QuantizeResult`; check :attr:`QuantizeResult.passed`.
-
-    Raises:
-        ModelError: For an unknown mode, missing calibration data, or a failed conversion.
-        DataError: If a dataset cannot be read.
-    """
-    from ...train.data import ClipSet, open_dataset
-
-    if mode not in MODES:
-        raise ModelError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    t0 = time.perf_counter()
-    src = Path(model_path)
-    dst = Path(out) if out is not None else src.with_name(f"{src.stem}.{mode}.onnx")
-    if dst.resolve() == src.resolve():
-        raise ModelError("the output would overwrite the input model; pass -o OUT")
-    _, mf = _load(src)
-    n_calib = 0
-    if mode == "int8":
-        if calib is None:
-            raise ModelError("--int8 needs calibration data: pass --calib DIR (a dataset)")
-        calib_set = calib if isinstance(calib, ClipSet) else open_dataset(calib)
-        batches = calibration_batches(calib_set, mf.spec, max_clips=calib_clips)
-        n_calib = sum(b[0].shape[0] for b in batches)
-        quantize_int8(src, dst, batches, method=method)
-    elif mode == "int8-dynamic":
-        quantize_int8_dynamic(src, dst)
-    else:
-        convert_fp16(src, dst)
-    val_set = None
-    if val is not None:
-        val_set = val if isinstance(val, ClipSet) else open_dataset(val)
-    rows = compare_models(src, [dst], val_set, threads=threads, min_time=timing_s)
-    base, q = rows
-    result = QuantizeResult(
-        mode=mode,
-        path=dst,
-        precision=MODES[mode],
-        size_bytes=int(q["size_bytes"]),
-        fp32_size_bytes=int(base["size_bytes"]),
-        max_drop=max_drop,
-        fp32_latency_ms=base["latency_ms"],
-        latency_ms=q["latency_ms"],
-        speedup=base["latency_ms"] / q["latency_ms"],
-        batch_speedup=base["batch_ms"] / q["batch_ms"],
-        val_clips=len(val_set) if val_set is not None else 0,
-        calib_clips=n_calib,
-        details={"rows": rows},
-    )
-    if val_set is not None:
-        result.fp32_top1 = float(base["top1"])
-        result.top1 = float(q["top1"])
-        result.drop_points = (result.fp32_top1 - result.top1) * 100.0
-        _record_metrics(dst, result)
-    result.seconds = time.perf_counter() - t0
-    return result
-
-
-def _record_metrics(path: Path, result: QuantizeResult) -> None:
-    """Add the measured accuracy to the quantised file's metadata (rewritten atomically)."""
-    import onnx
-
-    from ...runtime.model import load_model_file, save_onnx, stamp_metadata
-
-    mf = load_model_file(path)
-    info = dict(mf.info)
-    info.pop("signrt_version", None)
-    quant = dict(info.get("quantization") or {})
-    quant.update(
-        {
-            "val_clips": result.val_clips,
-            "fp32_top1": result.fp32_top1,
-            "top1": result.top1,
-            "drop_points": result.drop_points,
-            "cpu_speedup_batch1": result.speedup,
-        }
-    )
-    info["quantization"] = quant
-    proto = onnx.load(os.fspath(path))
-    stamp_metadata(proto, mf.spec, mf.labels, info)
-    save_onnx(proto, path)
