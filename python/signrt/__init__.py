@@ -17,11 +17,11 @@ that need them, on first use.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 from . import layouts
 from ._lazy import lazy_module
+from ._version import package_version
 from .errors import (
     DataError,
     DeviceError,
@@ -41,10 +41,7 @@ if TYPE_CHECKING:
     from .results import Event, Prediction
     from .stream import Stream
 
-try:
-    __version__ = version("signrt")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+unknown"
+__version__ = package_version()
 
 __all__ = [
     "DataError",

@@ -14,7 +14,6 @@ import platform
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._fs import write_text_atomic
+from .._version import package_version
 from ..errors import OptionError
 
 __all__ = [
@@ -135,13 +135,6 @@ def measure(
     return summarize(samples)
 
 
-def _signrt_version() -> str:
-    try:
-        return version("signrt")
-    except PackageNotFoundError:  # running from a source tree
-        return "0.0.0+unknown"
-
-
 def instruction_sets(flags: Iterable[str]) -> str:
     """The widest x86-64 vector extension in a CPU flag list (``avx512``, ``avx2`` or ``none``).
 
@@ -181,7 +174,7 @@ def machine_info() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "signrt": _signrt_version(),
+        "signrt": package_version(),
         "platform": platform.platform(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -19,9 +19,9 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from typing import NoReturn, cast
 
+from .._version import package_version
 from ..errors import SignrtError
 from ._args import positive_int
 
@@ -39,13 +39,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "signrt.train.export_cli",
     "signrt.train.cli",
 )
-
-
-def _version() -> str:
-    try:
-        return version("signrt")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0.0.0+unknown"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,7 +67,7 @@ def _build() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[argpar
         ),
         epilog="Run `signrt COMMAND --help` for the options of a command.",
     )
-    parser.add_argument("--version", action="version", version=f"signrt {_version()}")
+    parser.add_argument("--version", action="version", version=f"signrt {package_version()}")
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
     )

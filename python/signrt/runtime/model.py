@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from .._fs import write_bytes_atomic
+from .._version import package_version
 from ..errors import ModelError, SpecError
 from ..spec import FeatureSpec
 from .onnx_proto import ELEM_FLOAT, Dim, read_onnx_summary, type_name
@@ -148,14 +149,12 @@ def stamp_metadata(
         ModelError: If the labels or the info are invalid, the info is not
             JSON-serialisable, or the graph contradicts the spec or the label count.
     """
-    from .. import __version__
-
     where = "stamp_metadata"
     if not isinstance(spec, FeatureSpec):
         raise ModelError(f"{where}: spec must be a FeatureSpec, got {type(spec).__name__}")
     names = _check_labels(labels, where)
     meta = _check_info(info, where)
-    meta[VERSION_KEY] = __version__
+    meta[VERSION_KEY] = package_version()
     try:
         model_json = json.dumps(meta, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:

@@ -84,7 +84,7 @@ def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> Path:
     """Write a checkpoint atomically (temp file in the same folder, then rename)."""
     import torch
 
-    from .. import __version__
+    from .._version import package_version
 
     doc: dict[str, Any] = {
         "format": CHECKPOINT_FORMAT,
@@ -98,7 +98,7 @@ def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> Path:
         "train": dict(ckpt.train),
         "optimizer": ckpt.optimizer,
         "scheduler": ckpt.scheduler,
-        "signrt_version": __version__,
+        "signrt_version": package_version(),
         **ckpt.extra,
     }
     with atomic_write(path, make_parents=True) as fh:
