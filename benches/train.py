@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from signrt import FeatureSpec
+from signrt import FeatureSpec, preprocess_reference
 from signrt.bench import write_report
 from signrt.train.augment import AugmentConfig, Augmenter
 from signrt.train.data import batch_preprocess, open_dataset
@@ -37,6 +37,25 @@ MODELS: dict[str, dict[str, Any]] = {
     "small": {"dim": 64, "stages": 1, "convs_per_stage": 2, "heads": 2, "kernel_size": 9},
     "default": {},
 }
+
+
+def reference_batch(clips: list[np.ndarray], spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The NumPy reference, clip by clip: the baseline the native data path is compared with."""
+    outs = [preprocess_reference(c, spec) for c in clips]
+    return np.stack([f for f, _ in outs]), np.stack([m for _, m in outs])
+
+
+class ReferenceCollate(ClipCollate):
+    """ClipCollate with the NumPy reference instead of the native batch call (baseline)."""
+
+    def __call__(self, items):  # type: ignore[no-untyped-def]
+        feats, mask = reference_batch([c for c, _ in items], self.spec)
+        labels = torch.tensor([y for _, y in items], dtype=torch.int64)
+        return torch.from_numpy(feats), torch.from_numpy(mask), labels
+
+
+COLLATE = {"native": ClipCollate, "reference": ReferenceCollate}
+PREPROCESS = {"native": batch_preprocess, "reference": reference_batch}
 
 
 def _steps(loader: Any, model: torch.nn.Module, opt: Any, steps: int) -> tuple[int, float]:
@@ -76,7 +95,7 @@ def run(args: argparse.Namespace) -> None:
         reps = 20 if backend == "native" else 5
         t0 = time.perf_counter()
         for _ in range(reps):
-            batch_preprocess(batch, spec, backend)
+            PREPROCESS[backend](batch, spec)
         pre[backend] = args.batch_size * reps / (time.perf_counter() - t0)
     rows.append({"measurement": "preprocess only (one batch)", "model": "-",
                  "native clips/s": pre["native"], "reference clips/s": pre["reference"],
@@ -89,7 +108,7 @@ def run(args: argparse.Namespace) -> None:
         for backend in path_rate:
             loader = torch.utils.data.DataLoader(
                 RawClipDataset(data, aug, seed=0), batch_size=args.batch_size,
-                collate_fn=ClipCollate(spec, backend),
+                collate_fn=COLLATE[backend](spec),
             )  # fmt: skip
             t0 = time.perf_counter()
             n = sum(int(y.shape[0]) for _, _, y in loader)
@@ -114,8 +133,8 @@ def run(args: argparse.Namespace) -> None:
                 sampler = EpochIndexSampler(len(data), shuffle=True, seed=0)
                 loaders[backend] = torch.utils.data.DataLoader(
                     RawClipDataset(data, aug, seed=0), batch_size=args.batch_size,
-                    sampler=sampler, collate_fn=ClipCollate(spec, backend),
-                    **loader_options(workers, backend),
+                    sampler=sampler, collate_fn=COLLATE[backend](spec),
+                    **loader_options(workers),
                 )  # fmt: skip
                 _steps(loaders[backend], model, opt, 2)  # warm up (workers, allocator)
             for _ in range(args.rounds):

@@ -132,7 +132,7 @@ def test_checkpoint_export_load_predict(spec: FeatureSpec, tmp_path: Path, capsy
     from signrt.train.checkpoint import load_checkpoint
 
     model = load_checkpoint(ckpt).build_model()
-    feats, mask = batch_preprocess([clips[i] for i in range(len(clips))], spec, backend="auto")
+    feats, mask = batch_preprocess([clips[i] for i in range(len(clips))], spec)
     with torch.no_grad():
         want = model(torch.from_numpy(feats), torch.from_numpy(mask)).argmax(1).tolist()
     assert [p.label for p in preds] == [LABELS[i] for i in want]

@@ -206,7 +206,6 @@ def test_worker_processes_give_the_same_batches() -> None:
     """Augmentation is seeded per (epoch, clip): a worker process yields the same batches as
     the main process, and native preprocessing works in (spawned) workers."""
     from signrt.train.augment import Augmenter
-    from signrt.train.data import resolve_backend
     from signrt.train.trainer import (
         ClipCollate,
         EpochIndexSampler,
@@ -216,14 +215,13 @@ def test_worker_processes_give_the_same_batches() -> None:
 
     tr, _ = _small_sets()
     spec = FeatureSpec.preset("islr118", max_len=16)
-    backend = resolve_backend("auto")
     batches = {}
     for workers in (0, 1):
         sampler = EpochIndexSampler(len(tr), shuffle=True, seed=1)
         sampler.set_epoch(2)
         loader = torch.utils.data.DataLoader(
             RawClipDataset(tr, Augmenter(), seed=1), batch_size=4, sampler=sampler,
-            collate_fn=ClipCollate(spec, backend), **loader_options(workers, backend),
+            collate_fn=ClipCollate(spec), **loader_options(workers),
         )  # fmt: skip
         batches[workers] = list(loader)
     assert len(batches[0]) == len(batches[1]) == -(-len(tr) // 4)

@@ -48,8 +48,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--workers", type=int, dest="num_workers", help="DataLoader workers")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--backend", choices=["auto", "native", "reference"],
-                   help="preprocessing in the data path")  # fmt: skip
     p.add_argument("--no-augment", action="store_true", help="disable augmentation")
     p.add_argument("--no-cache", action="store_true", help="do not use the feature cache")
     p.add_argument("--limit", type=int, help="use only the first N training clips")
@@ -100,7 +98,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         k: getattr(args, k)
         for k in ("data", "val_data", "arch", "spec", "max_len", "epochs", "batch_size", "lr",
                   "weight_decay", "label_smoothing", "patience", "out", "resume", "seed",
-                  "num_workers", "device", "backend", "limit", "progress")
+                  "num_workers", "device", "limit", "progress")
     }  # fmt: skip
     if model_opts:
         overrides["model"] = model_opts

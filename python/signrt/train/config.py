@@ -67,7 +67,6 @@ class TrainConfig:
         val_fraction: Share of the participants held out when ``val_data`` is not given.
         num_workers: DataLoader workers (-1: automatic).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        backend: Preprocessing in the data path: ``auto``, ``native`` or ``reference``.
         cache: Use the preprocessed feature cache (validation; training when augmentation
             is off).
         cache_dir: Cache folder (default ``<out>/cache``).
@@ -99,7 +98,6 @@ class TrainConfig:
     val_fraction: float = 0.2
     num_workers: int = -1
     device: str = "auto"
-    backend: str = "auto"
     cache: bool = True
     cache_dir: str | None = None
     resume: bool = False

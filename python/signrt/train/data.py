@@ -58,7 +58,6 @@ __all__ = [
     "batch_preprocess",
     "index_wlasl",
     "open_dataset",
-    "resolve_backend",
 ]
 
 log = logging.getLogger(__name__)
@@ -293,62 +292,21 @@ class ClipSet:
 
 
 # ------------------------------------------------------------------------ preprocessing
-_warned_reference = False
-
-
-def resolve_backend(backend: str = "auto") -> str:
-    """Resolve ``auto``/``native``/``reference`` to the preprocessing path that will run.
-
-    ``auto`` picks the native batch path (Rust, GIL released) when ``signrt._native``
-    loads and falls back to the NumPy reference with a warning otherwise.
-
-    Raises:
-        ValueError: For an unknown name; ImportError if ``native`` is asked for and missing.
-    """
-    global _warned_reference
-    if backend not in ("auto", "native", "reference"):
-        raise ValueError(f"preprocess backend must be auto, native or reference, got {backend!r}")
-    if backend == "reference":
-        return backend
-    try:
-        from .. import _native  # noqa: F401
-    except ImportError:
-        if backend == "native":
-            raise
-        if not _warned_reference:
-            log.warning("signrt._native is not built: preprocessing with the NumPy reference")
-            _warned_reference = True
-        return "reference"
-    return "native"
-
-
 def batch_preprocess(
-    clips: Sequence[npt.ArrayLike], spec: FeatureSpec, backend: str = "native"
+    clips: Sequence[npt.ArrayLike], spec: FeatureSpec
 ) -> tuple[FloatArray, FloatArray]:
-    """Preprocess clips into a batch with the native core or the NumPy reference.
+    """Preprocess clips into a batch with the native core (:func:`signrt.preprocess_batch`).
 
     Args:
         clips: (T_i, 543, 3) clips.
         spec: The FeatureSpec.
-        backend: ``native`` (:func:`signrt.preprocess_batch`), ``reference``
-            (:func:`signrt.preprocess_reference` per clip) or ``auto``.
 
     Returns:
         ``(features, mask)``: float32 (B, L, F) and (B, L).
     """
-    if backend == "auto":
-        backend = resolve_backend("auto")
-    if backend == "native":
-        from ..features import preprocess_batch
+    from ..features import preprocess_batch
 
-        return preprocess_batch(clips, spec)
-    from ..features import preprocess_reference
-
-    feats = np.zeros((len(clips), spec.max_len, spec.num_features), dtype=np.float32)
-    mask = np.zeros((len(clips), spec.max_len), dtype=np.float32)
-    for i, c in enumerate(clips):
-        feats[i], mask[i] = preprocess_reference(c, spec)
-    return feats, mask
+    return preprocess_batch(clips, spec)
 
 
 # --------------------------------------------------------------------------- the cache
@@ -408,7 +366,6 @@ class FeatureCache:
         cache_dir: PathLike,
         *,
         split: str = "data",
-        backend: str = "auto",
         chunk: int = 256,
     ) -> FeatureCache:
         """Open the cache of ``(clipset, spec)``, preprocessing and writing it if missing.
@@ -422,7 +379,6 @@ class FeatureCache:
             spec: The FeatureSpec to apply.
             cache_dir: Folder of the cache files (created if missing).
             split: Name of the split (part of the file names).
-            backend: Preprocessing path (``auto``, ``native``, ``reference``).
             chunk: Clips preprocessed per batch call.
         """
         stem = cls.stem_for(cache_dir, split, spec, clipset)
@@ -435,7 +391,6 @@ class FeatureCache:
                 log.warning("rebuilding feature cache: %s", exc)
         stem.parent.mkdir(parents=True, exist_ok=True)
         n, L, F = len(clipset), spec.max_len, spec.num_features
-        backend = resolve_backend(backend)
         log.info("building feature cache %s: %d clips, spec %s", stem, n, spec.fingerprint)
         feats_path = stem.with_name(stem.name + ".features.npy")
         mask_path = stem.with_name(stem.name + ".mask.npy")
@@ -445,7 +400,7 @@ class FeatureCache:
         mask = open_memmap(mask_path, mode="w+", dtype=np.float32, shape=(n, L))  # type: ignore[no-untyped-call]
         for a in range(0, n, chunk):
             b = min(n, a + chunk)
-            f, m = batch_preprocess([clipset.clips[i] for i in range(a, b)], spec, backend)
+            f, m = batch_preprocess([clipset.clips[i] for i in range(a, b)], spec)
             feats[a:b], mask[a:b] = f, m
         feats.flush()
         mask.flush()
@@ -460,7 +415,6 @@ class FeatureCache:
             "source": clipset.source,
             "label_names": clipset.label_names,
             "count": n,
-            "backend": backend,
         }
         write_text_atomic(stem.with_name(stem.name + ".json"), json.dumps(meta, indent=1))
         return cls.open(stem)

@@ -308,7 +308,6 @@ def evaluate_checkpoint(
     *,
     device: str = "cpu",
     batch_size: int = 64,
-    backend: str = "auto",
 ) -> EvalReport:
     """Evaluate a training checkpoint (``best.pt``) with PyTorch.
 
@@ -317,7 +316,6 @@ def evaluate_checkpoint(
         clipset: Labelled clips; signs are matched to the checkpoint's labels by name.
         device: Torch device (``cpu``, ``cuda``, ``auto``).
         batch_size: Clips per forward pass.
-        backend: Preprocessing path (``auto``, ``native``, ``reference``).
 
     Raises:
         ModelError: If the checkpoint is invalid.
@@ -338,7 +336,7 @@ def evaluate_checkpoint(
     with torch.no_grad():
         for a in range(0, len(data), batch_size):
             b = min(len(data), a + batch_size)
-            feats, mask = batch_preprocess([data.clips[i] for i in range(a, b)], ckpt.spec, backend)
+            feats, mask = batch_preprocess([data.clips[i] for i in range(a, b)], ckpt.spec)
             valid[a:b] = mask.any(axis=1)
             logits = model(torch.from_numpy(feats).to(device), torch.from_numpy(mask).to(device))
             scores[a:b] = _softmax(logits.float().cpu().numpy().astype(np.float64))  # (B, K)

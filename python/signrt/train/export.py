@@ -386,7 +386,7 @@ def verification_batch(
     clipset = open_dataset(src, limit=limit)
     clips = [np.asarray(clipset.clips[i], dtype=np.float32) for i in range(len(clipset))]
     clips.append(np.full((3, 543, 3), np.nan, dtype=np.float32))  # no signer at all
-    feats, mask = batch_preprocess(clips, spec, backend="auto")
+    feats, mask = batch_preprocess(clips, spec)
     return feats, mask, f"{src} ({len(clips) - 1} clips + 1 empty)"
 
 

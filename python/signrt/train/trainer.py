@@ -46,7 +46,7 @@ from ..spec import FeatureSpec
 from .augment import Augmenter
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .data import ClipSet, FeatureCache, batch_preprocess, open_dataset, resolve_backend
+from .data import ClipSet, FeatureCache, batch_preprocess, open_dataset
 
 __all__ = [
     "ClipCollate",
@@ -131,16 +131,14 @@ class ClipCollate:
 
     Args:
         spec: The FeatureSpec.
-        backend: ``native`` or ``reference`` (resolved already, picklable).
     """
 
-    def __init__(self, spec: FeatureSpec, backend: str) -> None:
+    def __init__(self, spec: FeatureSpec) -> None:
         self.spec = spec
-        self.backend = backend
 
     def __call__(self, items: Sequence[tuple[npt.NDArray[np.float32], int]]) -> Batch:
         """Return ``(features (B, L, F), mask (B, L), labels (B,))`` tensors."""
-        feats, mask = batch_preprocess([c for c, _ in items], self.spec, self.backend)
+        feats, mask = batch_preprocess([c for c, _ in items], self.spec)
         labels = torch.tensor([y for _, y in items], dtype=torch.int64)  # (B,)
         return torch.from_numpy(feats), torch.from_numpy(mask), labels
 
@@ -278,11 +276,11 @@ def _worker_init(worker_id: int) -> None:
     torch.set_num_threads(1)
 
 
-def loader_options(workers: int, backend: str, *, pin_memory: bool = False) -> dict[str, Any]:
-    """DataLoader keyword arguments for ``workers`` processes preprocessing with ``backend``.
+def loader_options(workers: int, *, pin_memory: bool = False) -> dict[str, Any]:
+    """DataLoader keyword arguments for ``workers`` processes preprocessing natively.
 
     Workers are persistent (the epoch travels in the indices, see :class:`EpochIndexSampler`)
-    and, when they run the native preprocessing, are started with ``spawn``. The native core
+    and are started with ``spawn``. The native core
     survives ``fork`` (a forked child builds its own thread pool), but by then the parent is
     multi-threaded (the core's pool, torch's intra-op threads), and forking a multi-threaded
     process is deprecated from Python 3.12 on; ``spawn`` costs a few seconds once per run,
@@ -291,8 +289,7 @@ def loader_options(workers: int, backend: str, *, pin_memory: bool = False) -> d
     kw: dict[str, Any] = {"num_workers": workers, "pin_memory": pin_memory}
     if workers > 0:
         kw.update(persistent_workers=True, prefetch_factor=4, worker_init_fn=_worker_init)
-        if backend == "native":
-            kw["multiprocessing_context"] = "spawn"
+        kw["multiprocessing_context"] = "spawn"
     return kw
 
 
@@ -342,11 +339,11 @@ def _load_data(cfg: TrainConfig, ddp: _Dist) -> tuple[ClipSet, ClipSet]:
 
 
 def _cache(
-    clipset: ClipSet, spec: FeatureSpec, cache_dir: Path, split: str, backend: str, ddp: _Dist
+    clipset: ClipSet, spec: FeatureSpec, cache_dir: Path, split: str, ddp: _Dist
 ) -> FeatureCache:
     stem = FeatureCache.stem_for(cache_dir, split, spec, clipset)
     if ddp.main:
-        cache = FeatureCache.build(clipset, spec, cache_dir, split=split, backend=backend)
+        cache = FeatureCache.build(clipset, spec, cache_dir, split=split)
     ddp.barrier()
     if not ddp.main:
         cache = FeatureCache.open(stem)
@@ -433,12 +430,11 @@ def _train(
     if train_set is None or val_set is None:
         train_set, val_set = _load_data(cfg, ddp)
     labels = list(train_set.label_names)
-    backend = resolve_backend(cfg.backend)
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else run_dir / "cache"
     if ddp.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         doc = {**cfg.to_dict(), "resolved_spec": spec.to_dict(), "labels": labels,
-               "world_size": ddp.world, "preprocess_backend": backend}  # fmt: skip
+               "world_size": ddp.world}  # fmt: skip
         (run_dir / "config.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
 
     # ---------------------------------------------------------------- data loaders
@@ -447,14 +443,14 @@ def _train(
     train_sampler = EpochIndexSampler(
         len(train_set), shuffle=True, seed=cfg.seed, rank=ddp.rank, world=ddp.world
     )
-    loader_kw = loader_options(workers, backend, pin_memory=ddp.device.type == "cuda")
+    loader_kw = loader_options(workers, pin_memory=ddp.device.type == "cuda")
     train_loader: DataLoader[Any]
     if augment or not cfg.cache:
         ds = RawClipDataset(train_set, Augmenter(cfg.augment) if augment else None, cfg.seed)
         train_loader = DataLoader(ds, batch_size=cfg.batch_size, sampler=train_sampler,
-                                  collate_fn=ClipCollate(spec, backend), **loader_kw)  # fmt: skip
+                                  collate_fn=ClipCollate(spec), **loader_kw)  # fmt: skip
     else:
-        tcache = _cache(train_set, spec, cache_dir, "train", backend, ddp)
+        tcache = _cache(train_set, spec, cache_dir, "train", ddp)
         train_sampler.encode_epoch = False
         train_loader = DataLoader(CachedBatches(tcache), batch_size=None,
                                   sampler=_ListBatchSampler(train_sampler, cfg.batch_size),
@@ -469,11 +465,11 @@ def _train(
     val_batches = [val_idx[a : a + cfg.batch_size] for a in range(0, len(val_idx), cfg.batch_size)]
     val_loader: DataLoader[Any]
     if cfg.cache:
-        vcache = _cache(val_set, spec, cache_dir, "val", backend, ddp)
+        vcache = _cache(val_set, spec, cache_dir, "val", ddp)
         val_loader = DataLoader(CachedBatches(vcache), batch_size=None, sampler=val_batches)
     else:
         val_loader = DataLoader(RawClipDataset(val_set, None, cfg.seed), batch_sampler=val_batches,
-                                collate_fn=ClipCollate(spec, backend))  # fmt: skip
+                                collate_fn=ClipCollate(spec))  # fmt: skip
 
     # ---------------------------------------------------------------- model, optimiser
     model, model_options = builder(cfg.arch, spec, len(labels), cfg.model)
