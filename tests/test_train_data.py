@@ -16,9 +16,9 @@ from signrt.train.data import (
     ClipFiles,
     FeatureCache,
     batch_preprocess,
-    index_wlasl,
     open_dataset,
 )
+from test_io_wlasl import write_wlasl
 
 SAMPLE = Path(__file__).parent / "data" / "asl-signs-sample"
 SPEC = FeatureSpec.preset("islr118", max_len=24)
@@ -132,39 +132,8 @@ def test_batches_equal_the_reference() -> None:
         np.testing.assert_array_equal(mn[i], mr)
 
 
-def _wlasl(tmp_path: Path) -> Path:
-    def inst(video: str, signer: int, split: str, start: int, end: int) -> dict[str, object]:
-        return {"video_id": video, "signer_id": signer, "split": split,
-                "frame_start": start, "frame_end": end, "fps": 25}  # fmt: skip
-
-    doc = [
-        {"gloss": "book", "instances": [inst("00001", 1, "train", 1, -1),
-                                        inst("00002", 2, "test", 3, 10)]},
-        {"gloss": "drink", "instances": [inst("00003", 1, "train", 1, -1),
-                                         inst("00404", 3, "val", 1, -1)]},
-    ]  # fmt: skip
-    root = tmp_path / "wlasl"
-    root.mkdir()
-    (root / "WLASL_v0.3.json").write_text(json.dumps(doc))
-    return root
-
-
-def test_wlasl_json_parsing(tmp_path: Path) -> None:
-    insts = index_wlasl(_wlasl(tmp_path) / "WLASL_v0.3.json")
-    assert [(i.gloss, i.video_id, i.signer_id, i.split) for i in insts] == [
-        ("book", "00001", "1", "train"), ("book", "00002", "2", "test"),
-        ("drink", "00003", "1", "train"), ("drink", "00404", "3", "val"),
-    ]  # fmt: skip
-    assert (insts[0].frame_start, insts[0].frame_stop) == (0, None)
-    assert (insts[1].frame_start, insts[1].frame_stop) == (2, 10)  # 1-based inclusive -> [2, 10)
-    bad = tmp_path / "bad.json"
-    bad.write_text('[{"gloss": "x"}]')
-    with pytest.raises(DataError, match="malformed"):
-        index_wlasl(bad)
-
-
 def test_wlasl_cached_landmarks_and_extraction_once(tmp_path: Path) -> None:
-    root = _wlasl(tmp_path)
+    root = write_wlasl(tmp_path)
     signer = SyntheticSigner(SyntheticConfig(num_classes=2, seed=0))
     cache = root / "landmarks"
     cache.mkdir()

@@ -46,17 +46,15 @@ import numpy.typing as npt
 
 from .._fs import write_text_atomic
 from ..errors import DataError
+from ..io.wlasl import WLASL_INDEX
 from ..spec import FeatureSpec
 from ..synthetic import SyntheticSigner, parse_synthetic_source
 
 __all__ = [
-    "WLASL_INDEX",
     "ClipFiles",
     "ClipSet",
     "FeatureCache",
-    "WlaslInstance",
     "batch_preprocess",
-    "index_wlasl",
     "open_dataset",
 ]
 
@@ -64,7 +62,6 @@ log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float32]
 PathLike = str | os.PathLike[str]
-WLASL_INDEX: Final = "WLASL_v0.3.json"
 LABELS_FILE: Final = "labels.csv"
 _CACHE_FORMAT: Final = 1
 
@@ -525,101 +522,6 @@ def _open_labels_file(index: Path) -> ClipSet:
     return _from_records(paths, signs, groups, source=str(base))
 
 
-# --------------------------------------------------------------------------------- WLASL
-@dataclass(frozen=True)
-class WlaslInstance:
-    """One WLASL instance (a sign within a video).
-
-    Attributes:
-        gloss: The sign.
-        video_id: The video file stem.
-        signer_id: The signer.
-        split: ``train``, ``val`` or ``test``.
-        frame_start: First frame, 0-based.
-        frame_stop: One past the last frame, or None for the end of the video.
-    """
-
-    gloss: str
-    video_id: str
-    signer_id: str
-    split: str
-    frame_start: int
-    frame_stop: int | None
-
-
-def index_wlasl(json_path: PathLike) -> list[WlaslInstance]:
-    """Parse ``WLASL_v0.3.json``: a list of ``{"gloss", "instances": [...]}`` entries.
-
-    WLASL frame numbers are 1-based and inclusive, ``frame_end == -1`` meaning the end of
-    the video; they are converted to a 0-based ``[start, stop)`` range.
-
-    Raises:
-        DataError: If the file is not valid WLASL JSON.
-    """
-    p = Path(json_path)
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{p}: cannot read WLASL index: {exc}") from exc
-    if not isinstance(doc, list):
-        raise DataError(f"{p}: expected a JSON list of glosses")
-    out: list[WlaslInstance] = []
-    for entry in doc:
-        try:
-            gloss = str(entry["gloss"])
-            for inst in entry["instances"]:
-                start = int(inst.get("frame_start", 1))
-                end = int(inst.get("frame_end", -1))
-                out.append(
-                    WlaslInstance(
-                        gloss=gloss,
-                        video_id=str(inst["video_id"]),
-                        signer_id=str(inst.get("signer_id", inst["video_id"])),
-                        split=str(inst.get("split", "train")),
-                        frame_start=max(0, start - 1),
-                        frame_stop=None if end < 0 else end,
-                    )
-                )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"{p}: malformed WLASL entry {str(entry)[:80]!r}: {exc}") from exc
-    return out
-
-
-def _default_extractor(video: Path) -> FloatArray:
-    """Extract landmarks from a video with MediaPipe Holistic (signrt.extract)."""
-    try:
-        from .. import extract
-    except ImportError as exc:
-        raise DataError(
-            f"extracting WLASL landmarks needs signrt.extract (MediaPipe; pip install "
-            f"signrt[camera]): {exc}"
-        ) from exc
-    fn = getattr(extract, "extract_video", None)
-    if fn is not None:
-        return np.asarray(fn(video), dtype=np.float32)
-    try:
-        import cv2
-
-        from ..extract.extractor import HolisticExtractor
-    except ImportError as exc:
-        raise DataError(
-            f"extracting WLASL landmarks needs MediaPipe and OpenCV (pip install "
-            f"signrt[camera]): {exc}"
-        ) from exc
-    cap = cv2.VideoCapture(str(video))
-    frames = []
-    try:
-        while True:
-            ok, img = cap.read()
-            if not ok:
-                break
-            frames.append(img)
-    finally:
-        cap.release()
-    with HolisticExtractor() as ex:
-        return ex.process_many(frames, bgr=True)
-
-
 def open_wlasl(
     root: PathLike,
     *,
@@ -627,59 +529,26 @@ def open_wlasl(
     landmark_cache: PathLike | None = None,
     extractor: Callable[[Path], FloatArray] | None = None,
 ) -> ClipSet:
-    """Open WLASL: parse the index, extract missing landmarks once, and list the instances.
-
-    Landmarks of video ``V`` are cached as ``<landmark_cache>/V.npy`` (the whole video);
-    an instance reads its frame range from it. Instances whose video is neither cached
-    nor present under ``videos/`` are skipped (WLASL links rot; the count is logged).
+    """Open WLASL (:func:`signrt.io.wlasl.wlasl_clips`) as a ClipSet.
 
     Args:
         root: The WLASL folder or its ``WLASL_v0.3.json``.
         split: Keep only this split.
         landmark_cache: Cache folder (default ``<root>/landmarks``).
-        extractor: ``video path -> (T, 543, 3)``; default MediaPipe via signrt.extract.
+        extractor: ``video path -> (T, 543, 3)``; default
+            :func:`signrt.extract.extract_video` (MediaPipe Holistic).
 
     Raises:
-        DataError: If the index is malformed, nothing is usable, or extraction is needed
-            but signrt.extract is unavailable.
+        DataError: If the index is malformed or nothing is usable.
+        ExtractorError: If a video needs extracting and MediaPipe is not installed.
     """
-    p = Path(root)
-    json_path = p if p.is_file() else p / WLASL_INDEX
-    base = json_path.parent
-    cache = Path(landmark_cache) if landmark_cache is not None else base / "landmarks"
-    insts = index_wlasl(json_path)
-    if split is not None:
-        insts = [i for i in insts if i.split == split]
-    paths: list[Path] = []
-    signs: list[str] = []
-    groups: list[str] = []
-    frames: list[tuple[int, int | None]] = []
-    missing = 0
-    extract = extractor or _default_extractor
-    for inst in insts:
-        npy = cache / f"{inst.video_id}.npy"
-        if not npy.is_file():
-            video = next(
-                (v for v in sorted((base / "videos").glob(f"{inst.video_id}.*")) if v.is_file()),
-                None,
-            )
-            if video is None:
-                missing += 1
-                continue
-            log.info("extracting landmarks of %s", video)
-            clip = np.asarray(extract(video), dtype=np.float32)
-            cache.mkdir(parents=True, exist_ok=True)
-            from ..io import write_clip
+    from ..extract import extract_video
+    from ..io.wlasl import wlasl_clips
 
-            write_clip(npy, clip)
-        paths.append(npy)
-        signs.append(inst.gloss)
-        groups.append(inst.signer_id)
-        frames.append((inst.frame_start, inst.frame_stop))
-    if missing:
-        log.warning(
-            "WLASL: %d of %d instances have no video or cached landmarks", missing, len(insts)
-        )
-    if not paths:
-        raise DataError(f"{json_path}: no usable instance (no cached landmarks or videos)")
-    return _from_records(paths, signs, groups, source=str(base), frames=frames)
+    clips = wlasl_clips(root, extractor or extract_video, split=split,
+                        landmark_cache=landmark_cache)
+    base = Path(root) if Path(root).is_dir() else Path(root).parent
+    return _from_records(
+        [c.path for c in clips], [c.gloss for c in clips], [c.signer_id for c in clips],
+        source=str(base), frames=[c.frames for c in clips],
+    )  # fmt: skip
