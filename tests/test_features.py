@@ -347,8 +347,15 @@ def test_input_is_not_modified_and_outputs_are_owned():
     before = clip.copy()
     feats, _ = preprocess(clip, spec)
     np.testing.assert_array_equal(clip, before)
-    assert feats.flags.c_contiguous and feats.flags.writeable and feats.flags.owndata is not None
+    assert feats.flags.c_contiguous and feats.flags.writeable
     assert not np.shares_memory(feats, clip)
+    # each call returns fresh arrays: writing into one result changes no other result
+    again, _ = preprocess(clip, spec)
+    assert not np.shares_memory(feats, again)
+    expected = again.copy()
+    feats[...] = 7.0
+    np.testing.assert_array_equal(again, expected)
+    np.testing.assert_array_equal(preprocess(clip, spec)[0], expected)
 
 
 # ----------------------------------------------------------------------------- bad input
