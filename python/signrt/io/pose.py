@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._fs import atomic_write
-from ..errors import DataError
+from ..errors import DataError, OptionError
 from ..layouts import FACE, LEFT_HAND, NUM_LANDMARKS, POSE, RIGHT_HAND
 from ._files import FloatArray, PathLike, clip_for_writing, existing_file, finish_clip
 
@@ -236,14 +236,14 @@ def write_pose(
     Raises:
         ImportError: If pose-format is not installed.
         ShapeError: If the clip matches no known layout.
-        ValueError: If ``fps`` is not positive or ``width``/``height`` is outside 1-65535.
+        OptionError: If ``fps`` is not positive or ``width``/``height`` is outside 1-65535.
     """
     x = clip_for_writing(clip)
     if not (np.isfinite(fps) and fps > 0):
-        raise ValueError(f"fps must be a positive number, got {fps}")
+        raise OptionError(f"fps must be a positive number, got {fps}")
     for name, value in (("width", width), ("height", height)):
         if not 1 <= int(value) <= 0xFFFF:
-            raise ValueError(f"{name} must be between 1 and 65535, got {value}")
+            raise OptionError(f"{name} must be between 1 and 65535, got {value}")
     pf = _pose_format()
     header_mod = pf.pose_header
     components = [
