@@ -357,7 +357,8 @@ def test_serve_process_sd_notify_and_signal_stop(sig: signal.Signals, model_path
         "NOTIFY_SOCKET": str(notify),
         "WATCHDOG_USEC": "200000",
         "PYTHONPATH": os.pathsep.join(
-            [str(REPO / "python"), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]
+            [str(Path(signrt.__file__).parent.parent), str(REPO / "tests"),
+             os.environ.get("PYTHONPATH", "")]
         ),
     }
     env.pop("WATCHDOG_PID", None)

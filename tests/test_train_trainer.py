@@ -16,6 +16,7 @@ import pytest
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
+import signrt  # noqa: E402
 from signrt import FeatureSpec  # noqa: E402
 from signrt.train.augment import AugmentConfig  # noqa: E402
 from signrt.train.checkpoint import load_checkpoint  # noqa: E402
@@ -182,7 +183,7 @@ def test_config_from_toml_and_overrides(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT / "python"))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(signrt.__file__).parent.parent))
     out = tmp_path / "ddp"
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
