@@ -3,7 +3,7 @@
 Every error signrt raises on purpose derives from :class:`SignrtError`. Subclasses also
 derive from the built-in exception whose meaning fits, so ``except ValueError`` keeps
 working for callers that do not know signrt. The Rust extension raises these same classes
-(it looks them up in this module), so a native error and a Python error look alike.
+(imported once when it initialises), so a native error and a Python error look alike.
 """
 
 from __future__ import annotations
