@@ -9,8 +9,6 @@ and several Python threads at once.
 
 from __future__ import annotations
 
-import json
-import pickle
 import threading
 import warnings
 from typing import Any
@@ -21,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import signrt
-from signrt import FeatureSpec, ShapeError, SignrtError, SpecError, _native
+from signrt import FeatureSpec, ShapeError, SignrtError, _native
 from signrt.features import (
     FeatureStream,
     Preprocessor,
@@ -402,125 +400,6 @@ def test_batch_names_the_bad_clip():
             call([good, good, np.zeros((3, 543, 3), np.complex64)])
     feats, mask = preprocess_batch([], spec)
     assert feats.shape == (0, 64, 708) and mask.shape == (0, 64)
-
-
-def _islr_doc() -> dict[str, Any]:
-    return FeatureSpec.preset("islr118").to_dict()
-
-
-def _with(**changes: Any) -> str:
-    doc = _islr_doc()
-    doc.update(changes)
-    return json.dumps(doc)
-
-
-def _without(key: str) -> str:
-    doc = _islr_doc()
-    del doc[key]
-    return json.dumps(doc)
-
-
-BAD_SPECS: list[tuple[str, str | None]] = [
-    ("{not json", None),
-    ("[1, 2, 3]", None),
-    ('"islr118"', None),
-    (_with(extra=1), "extra"),
-    (json.dumps({"zzz": 1, "aaa": 2, **_islr_doc()}), "zzz"),
-    (_without("landmarks"), "landmarks"),
-    (_without("nan_fill"), "nan_fill"),
-    (_with(version=2), "version"),
-    (_with(version=True), "version"),
-    (_with(version=1.0), "version"),
-    (_with(version="1"), "version"),
-    (_with(layout="mediapipe-553"), "layout"),
-    (_with(layout=543), "layout"),
-    (_with(landmarks=[]), "landmarks"),
-    (_with(landmarks=[0, 543]), "landmarks"),
-    (_with(landmarks=[-1]), "landmarks"),
-    (_with(landmarks=[3, 4, 3]), "landmarks"),
-    (_with(landmarks=[1.0]), "landmarks"),
-    (_with(landmarks=[True]), "landmarks"),
-    (_with(landmarks="0,1"), "landmarks"),
-    (_with(landmarks={"a": 1}), "landmarks"),
-    (_with(coords=4), "coords"),
-    (_with(coords=2.0), "coords"),
-    (_with(coords=False), "coords"),
-    (_with(normalize="none"), "normalize"),
-    (_with(normalize=None), "normalize"),
-    (_with(normalize={"kind": "zscore"}), "normalize.kind"),
-    (_with(normalize={"kind": 3}), "normalize.kind"),
-    (_with(normalize={}), "normalize.kind"),
-    (_with(normalize={"kind": "none", "scale": 2}), "normalize.scale"),
-    (_with(normalize={"kind": "reference_rms"}), "normalize.reference"),
-    (_with(normalize={"kind": "reference_rms", "reference": None}), "normalize.reference"),
-    (_with(normalize={"kind": "reference_rms", "reference": 543}), "normalize.reference"),
-    (_with(normalize={"kind": "reference_rms", "reference": "17"}), "normalize.reference"),
-    (_with(normalize={"kind": "reference_rms", "reference": True}), "normalize.reference"),
-    (_with(normalize={"kind": "shoulders", "reference": 17}), "normalize.reference"),
-    (_with(max_len=0), "max_len"),
-    (_with(max_len=4097), "max_len"),
-    (_with(max_len=64.0), "max_len"),
-    (_with(fit="pad"), "fit"),
-    (_with(fit=1), "fit"),
-    (_with(motion_lags=[2, 1]), "motion_lags"),
-    (_with(motion_lags=[1, 1]), "motion_lags"),
-    (_with(motion_lags=[0]), "motion_lags"),
-    (_with(motion_lags=[64]), "motion_lags"),
-    (_with(motion_lags=[1.5]), "motion_lags"),
-    (_with(motion_lags=1), "motion_lags"),
-    (_with(drop_empty_frames=1), "drop_empty_frames"),
-    (_with(drop_empty_frames="yes"), "drop_empty_frames"),
-    (_with(nan_fill=True), "nan_fill"),
-    (_with(nan_fill="0"), "nan_fill"),
-    (_with(nan_fill=None), "nan_fill"),
-    (_with(nan_fill=float("nan")), "nan_fill"),
-    (_with(nan_fill=float("inf")), "nan_fill"),
-    (_with(nan_fill=float("-inf")), "nan_fill"),
-]
-
-
-@pytest.mark.parametrize(("text", "field"), BAD_SPECS)
-def test_bad_spec_same_field_on_both_sides(text, field):
-    with pytest.raises(SpecError) as py_err:
-        FeatureSpec.from_json(text)
-    with pytest.raises(SpecError) as native_err:
-        _native.Spec(text)
-    assert py_err.value.field == field
-    assert native_err.value.field == field
-    assert isinstance(native_err.value, ValueError)
-    if field is not None:
-        assert str(native_err.value).startswith(field)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        _with(normalize={"kind": "shoulders", "reference": None}),
-        _with(nan_fill=2),
-        _with(motion_lags=[]),
-        _with(max_len=1, motion_lags=[]),
-        _with(max_len=4096, fit="resample"),
-        json.dumps(dict(reversed(list(_islr_doc().items())))),
-    ],
-)
-def test_good_specs_accepted_on_both_sides(text):
-    spec = FeatureSpec.from_json(text)
-    native = _native.Spec(text)
-    assert FeatureSpec.from_json(native.to_json()) == spec
-
-
-@pytest.mark.parametrize("name", PRESETS)
-def test_native_spec_matches_python(name):
-    spec = FeatureSpec.preset(name)
-    native = native_spec(spec)
-    assert native.to_json() == spec.to_json()
-    assert native.max_len == spec.max_len
-    assert native.num_points == spec.num_points
-    assert native.num_features == spec.num_features
-    again = pickle.loads(pickle.dumps(native))
-    assert again == native and hash(again) == hash(native)
-    assert native != native_spec(spec.replace(max_len=32))
-    assert "num_features" in repr(native)
 
 
 def test_version_string():

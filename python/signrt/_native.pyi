@@ -8,25 +8,66 @@ import numpy.typing as npt
 __version__: str
 simd: str  # the preprocessing hot path's instruction set: "baseline", "avx2" or "avx512"
 
-class Spec:
-    """A FeatureSpec parsed and validated by the Rust core (same rules as spec.py).
+SPEC_VERSION: int
+LAYOUT: str
+MAX_LEN_LIMIT: int
+MAX_LAGS: int
+MAX_VALUES_PER_CLIP: int
 
-    Raises signrt.errors.SpecError (with the same ``field`` as spec.py) on a bad document.
+class Spec:
+    """A FeatureSpec: the one implementation of DESIGN §3 (validation, JSON, presets).
+
+    ``signrt.FeatureSpec`` is its typed view.
+
+    Every constructor raises signrt.errors.SpecError (``field`` = the field path, the
+    message one line starting with the exact location) on a bad document.
     """
 
-    def __init__(self, json: str) -> None: ...
-    def to_json(self) -> str:
-        """The spec as JSON text, character for character like FeatureSpec.to_json()."""
+    def __init__(self, json: str | bytes | bytearray) -> None:
+        """Parse strict JSON text (str or UTF-8 bytes, at most 1 MiB) and validate it."""
+    @staticmethod
+    def from_object(obj: object) -> Spec:
+        """Validate a Python mapping with the ten keys of a spec."""
+    @staticmethod
+    def preset(name: str) -> Spec: ...
+    @staticmethod
+    def presets() -> list[str]: ...
+    def to_json(self, indent: int | None = None) -> str:
+        """Compact JSON, keys in DESIGN order (the model-file form), or indented."""
+    def canonical_json(self) -> str:
+        """Sorted keys, no white space: the text the fingerprint hashes."""
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def landmarks(self) -> tuple[int, ...]: ...
+    @property
+    def coords(self) -> int: ...
+    @property
+    def normalize(self) -> tuple[str, int | None]:
+        """(kind, reference or None)."""
     @property
     def max_len(self) -> int: ...
     @property
+    def fit(self) -> str: ...
+    @property
+    def motion_lags(self) -> tuple[int, ...]: ...
+    @property
+    def drop_empty_frames(self) -> bool: ...
+    @property
+    def nan_fill(self) -> float: ...
+    @property
     def num_points(self) -> int: ...
+    @property
+    def channels(self) -> int: ...
     @property
     def num_features(self) -> int: ...
     def __eq__(self, other: object) -> bool: ...
     def __hash__(self) -> int: ...
     def __reduce__(self) -> tuple[type[Spec], tuple[str]]:
         """Pickle support: a Spec is rebuilt from its JSON."""
+
+def check_normalize(obj: object) -> tuple[str, int | None]:
+    """Validate a ``normalize`` object on its own: (kind, reference or None)."""
 
 def preprocess(
     clip: npt.ArrayLike, spec: Spec
@@ -67,6 +108,6 @@ def softmax_topk(
 ) -> list[list[tuple[int, float]]]:
     """Softmax of each row of (B, K) float32 logits and its k best classes, best first.
 
-    Computed in float64; ties keep the lower class first. Raises ModelError on a
-    non-finite logit.
+    Computed in float64; ties keep the lower class first; k = 0 gives empty rows.
+    Raises ModelError on a non-finite logit.
     """

@@ -2,9 +2,10 @@
 
 Every error signrt raises on purpose derives from :class:`SignrtError`. Subclasses also
 derive from the built-in exception whose meaning fits, so ``except ValueError`` keeps
-working for callers that do not know signrt. The Rust extension raises these same classes,
-so a native error and a Python error look alike. Every error class of the package is
-defined here (and nowhere else); the modules that raise them import them from here.
+working for callers that do not know signrt. The Rust extension raises these same classes
+(imported once when it initialises), so a native error and a Python error look alike. Every
+error class of the package is defined here (and nowhere else); the modules that raise them
+import them from here.
 
 The command line prints one line for any :class:`SignrtError` (exit status 2); any other
 exception is a bug and shows its traceback.

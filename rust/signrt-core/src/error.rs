@@ -5,14 +5,15 @@ use thiserror::Error;
 /// Everything the core can reject.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum Error {
-    /// A FeatureSpec document is malformed. `field` names the JSON field at fault
-    /// (`"landmarks"`, `"normalize.kind"`, ...) or is `None` for the whole document; it is
-    /// the same field the Python `FeatureSpec` names for the same document.
+    /// A FeatureSpec document is malformed. `field` is the path of the field at fault
+    /// (`"landmarks"`, `"normalize.kind"`, ...) or `None` for the whole document (not JSON,
+    /// not an object, an unknown preset). The message is one line that starts with the
+    /// exact location (`landmarks[3]: ...`) and says what was expected and what was found.
     #[error("{message}")]
     Spec {
-        /// The field at fault, if any.
+        /// The field path at fault, if any.
         field: Option<String>,
-        /// A human-readable message (starts with the field name when there is one).
+        /// The one-line message.
         message: String,
     },
     /// An input array has the wrong length / shape.
@@ -21,9 +22,6 @@ pub enum Error {
     /// A model (or its engine) produced output that cannot be used.
     #[error("{0}")]
     Model(String),
-    /// A bug in signrt (an invariant that should always hold did not).
-    #[error("internal error: {0}")]
-    Internal(String),
 }
 
 impl Error {

@@ -1,7 +1,7 @@
 //! signrt-core: the preprocessing core of signrt (pure Rust, no Python).
 //!
-//! * [`FeatureSpec`]: the JSON preprocessing contract (DESIGN §3), validated exactly like
-//!   `python/signrt/spec.py`.
+//! * [`FeatureSpec`]: the JSON preprocessing contract (DESIGN §3): its one implementation
+//!   (validation, JSON forms, fingerprint, presets), of which `signrt.FeatureSpec` is a view.
 //! * [`preprocess`] / [`preprocess_batch`]: a clip (T × 543 × 3) → features (max_len × F)
 //!   and mask (max_len), many clips in parallel with rayon.
 //! * [`Stream`]: a sliding window of the last max_len frames with O(P·C) `push`.
@@ -12,8 +12,9 @@
 // Numeric loops index several parallel arrays by channel; iterator chains read worse.
 #![allow(clippy::needless_range_loop)]
 
+pub mod doc;
 pub mod error;
-#[doc(hidden)]
+#[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod preprocess;
 pub mod scores;
@@ -22,13 +23,17 @@ mod simd;
 pub mod spec;
 pub mod stream;
 
+pub use doc::Doc;
 pub use error::{Error, Result};
 pub use preprocess::{
     preprocess, preprocess_batch, preprocess_batch_into, preprocess_into, preprocess_to, ClipRef,
     Isa, Sample, Scratch,
 };
 pub use scores::softmax_topk;
-pub use spec::{FeatureSpec, Fit, Normalize, FRAME_LEN, MAX_LEN_LIMIT, NUM_COORDS, NUM_LANDMARKS};
+pub use spec::{
+    FeatureSpec, Fit, Normalize, FRAME_LEN, MAX_LAGS, MAX_LEN_LIMIT, MAX_VALUES_PER_CLIP,
+    NUM_COORDS, NUM_LANDMARKS, PRESETS,
+};
 pub use stream::{FrameRef, Stream};
 
 /// The crate version.

@@ -6,7 +6,8 @@ use crate::error::{Error, Result};
 
 /// The softmax of `logits` (one row, computed in f64) and its `k` most probable classes,
 /// best first, as `(class index, probability)`; equal probabilities keep the lower index
-/// first. `k` larger than the row gives the whole row.
+/// first. `k` larger than the row gives the whole row; `k = 0` gives an empty list (the
+/// logits are still checked).
 ///
 /// # Errors
 /// [`Error::Model`] if the row is empty or a logit is not finite (a broken model or
@@ -29,6 +30,9 @@ pub fn softmax_topk(logits: &[f32], k: usize) -> Result<Vec<(usize, f64)>> {
     }
     let sum: f64 = logits.iter().map(|&v| (f64::from(v) - max).exp()).sum();
     let k = k.min(logits.len());
+    if k == 0 {
+        return Ok(Vec::new());
+    }
     // Insertion into a short sorted list: O(K·k) with k small (a top-5 of a few hundred).
     let mut best: Vec<(usize, f64)> = Vec::with_capacity(k + 1);
     for (i, &v) in logits.iter().enumerate() {
@@ -74,6 +78,12 @@ mod tests {
         for k in [1usize, 2, 5, 17] {
             assert_eq!(softmax_topk(&logits, k).unwrap(), all[..k].to_vec());
         }
+    }
+
+    #[test]
+    fn k_zero_is_an_empty_answer() {
+        assert_eq!(softmax_topk(&[1.0, 2.0], 0).unwrap(), Vec::new());
+        assert!(matches!(softmax_topk(&[f32::NAN], 0), Err(Error::Model(_))));
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! * views numpy arrays without copying (C-contiguous, aligned float32/float64) or converts
 //!   them once (any other real dtype or layout) into float64,
 //! * checks shapes and dtypes and raises `signrt.errors.ShapeError` saying expected vs got,
-//! * maps core errors onto the classes of `signrt.errors` (`SpecError` with its `field`),
+//! * converts Python objects into the core's spec document ([`Doc`]) without judging them:
+//!   every spec rule and message is the core's,
+//! * maps core errors onto the classes of `signrt.errors` (`SpecError` with its `field`)
+//!   through handles imported once at module initialisation,
 //! * releases the GIL around heavy work and catches panics, so that none crosses into
 //!   Python as a crash (a panic becomes `signrt.errors.SignrtError`).
 //!
@@ -20,49 +23,62 @@ use numpy::{
     dtype, Element, PyArray, PyArray1, PyArray2, PyArray3, PyArrayDescrMethods, PyArrayDyn,
     PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::PyImportError;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
-use signrt_core::{ClipRef, Error, FeatureSpec, FrameRef, NUM_COORDS, NUM_LANDMARKS};
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyMapping, PySet,
+    PyString, PyTuple, PyType,
+};
+use signrt_core::{
+    ClipRef, Doc, Error, FeatureSpec, FrameRef, Normalize, NUM_COORDS, NUM_LANDMARKS,
+};
 
 // ------------------------------------------------------------------------------ errors
-fn error_class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-    py.import("signrt.errors")?.getattr(name)
+/// Handles on the exception classes of `signrt.errors`, imported (and checked) once when
+/// the module initialises: raising never looks a class up by name.
+mod py_errors {
+    pyo3::import_exception!(signrt.errors, SignrtError);
+    pyo3::import_exception!(signrt.errors, SpecError);
+    pyo3::import_exception!(signrt.errors, ShapeError);
+    pyo3::import_exception!(signrt.errors, ModelError);
 }
 
-fn make_error(py: Python<'_>, class: &str, args: Bound<'_, PyTuple>, fallback: PyErr) -> PyErr {
-    match error_class(py, class).and_then(|cls| cls.call1(args)) {
-        Ok(instance) => PyErr::from_value(instance),
-        Err(_) => fallback,
-    }
-}
-
-fn shape_error(py: Python<'_>, msg: String) -> PyErr {
-    let args = PyTuple::new(py, [msg.as_str()]).expect("a tuple of one str");
-    make_error(py, "ShapeError", args, PyValueError::new_err(msg))
-}
-
-fn spec_error(py: Python<'_>, msg: String, field: Option<String>) -> PyErr {
-    let args = (msg.as_str(), field.as_deref())
-        .into_pyobject(py)
-        .expect("a tuple");
-    make_error(py, "SpecError", args, PyValueError::new_err(msg))
-}
-
-fn signrt_error(py: Python<'_>, msg: String) -> PyErr {
-    let args = PyTuple::new(py, [msg.as_str()]).expect("a tuple of one str");
-    make_error(py, "SignrtError", args, PyRuntimeError::new_err(msg))
-}
-
-fn core_error(py: Python<'_>, err: Error) -> PyErr {
-    match err {
-        Error::Spec { field, message } => spec_error(py, message, field),
-        Error::Shape(msg) => shape_error(py, msg),
-        Error::Model(msg) => {
-            let args = PyTuple::new(py, [msg.as_str()]).expect("a tuple of one str");
-            make_error(py, "ModelError", args, PyValueError::new_err(msg))
+/// Import `signrt.errors`, check that each class the extension raises is a `SignrtError`,
+/// and fill the handles. A broken or missing module is an ImportError of `signrt._native`.
+fn import_error_classes(py: Python<'_>) -> PyResult<()> {
+    let module = py.import("signrt.errors")?;
+    let base = module.getattr("SignrtError")?.cast_into::<PyType>()?;
+    for name in ["SpecError", "ShapeError", "ModelError"] {
+        let class = module.getattr(name)?.cast_into::<PyType>()?;
+        if !class.is_subclass(&base)? {
+            return Err(PyImportError::new_err(format!(
+                "signrt.errors.{name} is not a subclass of signrt.errors.SignrtError"
+            )));
         }
-        Error::Internal(msg) => signrt_error(py, format!("signrt internal error: {msg}")),
+    }
+    // The handles import on first use; use them now, while the import is known to work.
+    let _ = (
+        py.get_type::<py_errors::SignrtError>(),
+        py.get_type::<py_errors::SpecError>(),
+        py.get_type::<py_errors::ShapeError>(),
+        py.get_type::<py_errors::ModelError>(),
+    );
+    Ok(())
+}
+
+fn shape_error(_py: Python<'_>, msg: String) -> PyErr {
+    py_errors::ShapeError::new_err(msg)
+}
+
+fn signrt_error(_py: Python<'_>, msg: String) -> PyErr {
+    py_errors::SignrtError::new_err(msg)
+}
+
+fn core_error(_py: Python<'_>, err: Error) -> PyErr {
+    match err {
+        Error::Spec { field, message } => py_errors::SpecError::new_err((message, field)),
+        Error::Shape(msg) => py_errors::ShapeError::new_err(msg),
+        Error::Model(msg) => py_errors::ModelError::new_err(msg),
     }
 }
 
@@ -216,25 +232,235 @@ fn landmarks<'py>(obj: &Bound<'py, PyAny>, frame: bool, prefix: &str) -> PyResul
 }
 
 // ------------------------------------------------------------------------------ Spec
-/// A FeatureSpec parsed and validated by the Rust core (same rules as spec.py).
+/// Deepest nesting of Python containers converted into a [`Doc`] (a spec needs 2); deeper
+/// values are described, not converted, so no input can exhaust the stack.
+const MAX_DOC_DEPTH: usize = 6;
+/// Longest Python sequence or mapping converted into a [`Doc`] (a spec needs 543).
+const MAX_DOC_ITEMS: usize = 1 << 16;
+
+fn type_words(obj: &Bound<'_, PyAny>) -> String {
+    let ty = obj.get_type();
+    let name = ty
+        .fully_qualified_name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "object".to_owned());
+    format!("a Python {name} object")
+}
+
+fn too_long(n: usize) -> Doc {
+    Doc::Other(format!(
+        "a collection of {n} items (more than {MAX_DOC_ITEMS}, far beyond any FeatureSpec)"
+    ))
+}
+
+/// Convert a Python value into the document tree the core validates (no rule is applied
+/// here: every check and message is the core's). Containers: dict and other mappings;
+/// list, tuple and other iterables except str/bytes/sets. Integers: int and objects with
+/// `__index__` (numpy integers); numbers: float and objects with `__float__`.
+fn doc_of(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Doc> {
+    if obj.is_none() {
+        return Ok(Doc::Null);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Doc::Bool(b.is_true()));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return Ok(obj.extract::<i128>().map_or_else(
+            |_| Doc::Other("an integer beyond 128 bits".to_owned()),
+            Doc::Int,
+        ));
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Ok(Doc::Float(f.value()));
+    }
+    if let Ok(text) = obj.cast::<PyString>() {
+        return Ok(Doc::Str(text.to_string_lossy().into_owned()));
+    }
+    if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<PyByteArray>() {
+        return Ok(Doc::Other(type_words(obj)));
+    }
+    let ty = obj.get_type();
+    let numpy_bool = ty.module().is_ok_and(|m| m.to_string_lossy() == "numpy")
+        && ty
+            .name()
+            .is_ok_and(|n| matches!(&*n.to_string_lossy(), "bool" | "bool_"));
+    if numpy_bool {
+        return Ok(Doc::Bool(obj.is_truthy()?));
+    }
+    if depth >= MAX_DOC_DEPTH {
+        return Ok(Doc::Other(format!("{} nested too deeply", type_words(obj))));
+    }
+    if let Ok(dict) = obj.cast::<PyDict>() {
+        return map_doc(dict.as_any(), dict.len(), depth);
+    }
+    if let Ok(mapping) = obj.cast::<PyMapping>() {
+        return map_doc(mapping.as_any(), mapping.len()?, depth);
+    }
+    if obj.hasattr("__index__")? {
+        if let Ok(index) = obj.call_method0("__index__") {
+            return doc_of(&index, depth);
+        }
+    }
+    let is_set = obj.is_instance_of::<PySet>() || obj.is_instance_of::<PyFrozenSet>();
+    if !is_set {
+        if let Ok(list) = obj.cast::<PyList>() {
+            return seq_doc(obj, list.len(), depth);
+        }
+        if let Ok(tuple) = obj.cast::<PyTuple>() {
+            return seq_doc(obj, tuple.len(), depth);
+        }
+        if let Ok(items) = obj.try_iter() {
+            if let Ok(n) = obj.len() {
+                if n > MAX_DOC_ITEMS {
+                    return Ok(too_long(n));
+                }
+            }
+            let mut out = Vec::new();
+            for item in items {
+                if out.len() == MAX_DOC_ITEMS {
+                    return Ok(too_long(MAX_DOC_ITEMS + 1));
+                }
+                out.push(doc_of(&item?, depth + 1)?);
+            }
+            return Ok(Doc::List(out));
+        }
+    }
+    if obj.hasattr("__float__")? {
+        if let Ok(x) = obj.extract::<f64>() {
+            return Ok(Doc::Float(x));
+        }
+    }
+    Ok(Doc::Other(type_words(obj)))
+}
+
+fn seq_doc(obj: &Bound<'_, PyAny>, len: usize, depth: usize) -> PyResult<Doc> {
+    if len > MAX_DOC_ITEMS {
+        return Ok(too_long(len));
+    }
+    let mut out = Vec::with_capacity(len);
+    for item in obj.try_iter()? {
+        out.push(doc_of(&item?, depth + 1)?);
+    }
+    Ok(Doc::List(out))
+}
+
+fn map_doc(obj: &Bound<'_, PyAny>, len: usize, depth: usize) -> PyResult<Doc> {
+    if len > MAX_DOC_ITEMS {
+        return Ok(too_long(len));
+    }
+    let mut out = Vec::with_capacity(len);
+    for item in obj.call_method0("items")?.try_iter()? {
+        let (key, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
+        let key = match key.cast::<PyString>() {
+            Ok(k) => k.to_string_lossy().into_owned(),
+            Err(_) => key.repr()?.to_string_lossy().into_owned(),
+        };
+        out.push((key, doc_of(&value, depth + 1)?));
+    }
+    Ok(Doc::Map(out))
+}
+
+/// Run core spec work under `catch_unwind` and map its error.
+fn spec_result<T>(py: Python<'_>, f: impl FnOnce() -> signrt_core::Result<T>) -> PyResult<T> {
+    finish(py, guard(f))
+}
+
+/// A FeatureSpec: the one implementation of DESIGN §3's contract (validation, JSON forms,
+/// fingerprint, presets). `signrt.FeatureSpec` is the typed Python view of it.
 #[pyclass(frozen, name = "Spec", module = "signrt._native")]
 struct PySpec {
     inner: Arc<FeatureSpec>,
 }
 
+impl PySpec {
+    fn wrap(spec: FeatureSpec) -> Self {
+        PySpec {
+            inner: Arc::new(spec),
+        }
+    }
+}
+
 #[pymethods]
 impl PySpec {
+    /// Parse and validate JSON text (str, or UTF-8 bytes).
     #[new]
-    fn new(py: Python<'_>, json: &str) -> PyResult<Self> {
-        let parsed = guard(|| FeatureSpec::from_json(json));
-        Ok(PySpec {
-            inner: Arc::new(finish(py, parsed)?),
-        })
+    fn new(py: Python<'_>, json: &Bound<'_, PyAny>) -> PyResult<Self> {
+        if let Ok(text) = json.cast::<PyString>() {
+            let text = text.to_str().map_err(|_| {
+                py_errors::SpecError::new_err(
+                    "FeatureSpec text is not valid Unicode (it holds a lone surrogate); expected JSON text",
+                )
+            })?;
+            return spec_result(py, || FeatureSpec::from_json(text)).map(PySpec::wrap);
+        }
+        if let Ok(bytes) = json.cast::<PyBytes>() {
+            let bytes = bytes.as_bytes();
+            return spec_result(py, || FeatureSpec::from_json_bytes(bytes)).map(PySpec::wrap);
+        }
+        if let Ok(bytes) = json.cast::<PyByteArray>() {
+            let bytes = bytes.to_vec();
+            return spec_result(py, || FeatureSpec::from_json_bytes(&bytes)).map(PySpec::wrap);
+        }
+        Err(py_errors::SpecError::new_err(format!(
+            "a FeatureSpec JSON document must be str or bytes, got {}",
+            type_words(json)
+        )))
     }
 
-    /// The spec as JSON text (formatted like FeatureSpec.to_json()).
-    fn to_json(&self) -> String {
-        self.inner.to_json()
+    /// Validate a Python object (a mapping with the ten keys of a spec).
+    #[staticmethod]
+    fn from_object(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let doc = doc_of(obj, 0)?;
+        spec_result(py, || FeatureSpec::from_doc(&doc)).map(PySpec::wrap)
+    }
+
+    /// A named preset.
+    #[staticmethod]
+    fn preset(py: Python<'_>, name: &str) -> PyResult<Self> {
+        spec_result(py, || FeatureSpec::preset(name)).map(PySpec::wrap)
+    }
+
+    /// Names of the presets, sorted.
+    #[staticmethod]
+    fn presets() -> Vec<&'static str> {
+        signrt_core::PRESETS.to_vec()
+    }
+
+    /// Compact JSON (the model-file form), or indented by `indent` spaces.
+    #[pyo3(signature = (indent = None))]
+    fn to_json(&self, indent: Option<usize>) -> String {
+        match indent {
+            None => self.inner.to_json(),
+            Some(n) => self.inner.to_json_pretty(n),
+        }
+    }
+
+    /// Sorted keys, no white space: the text the fingerprint hashes.
+    fn canonical_json(&self) -> String {
+        self.inner.canonical_json()
+    }
+
+    /// 16 hex digits of the SHA-256 of the canonical JSON.
+    #[getter]
+    fn fingerprint(&self) -> String {
+        self.inner.fingerprint()
+    }
+
+    #[getter]
+    fn landmarks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.inner.landmarks())
+    }
+
+    #[getter]
+    fn coords(&self) -> usize {
+        self.inner.coords()
+    }
+
+    /// (kind, reference or None).
+    #[getter]
+    fn normalize(&self) -> (&'static str, Option<usize>) {
+        let n = self.inner.normalize();
+        (n.kind(), n.reference())
     }
 
     /// L, the number of output frames.
@@ -243,10 +469,36 @@ impl PySpec {
         self.inner.max_len()
     }
 
+    #[getter]
+    fn fit(&self) -> &'static str {
+        self.inner.fit().name()
+    }
+
+    #[getter]
+    fn motion_lags<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.inner.motion_lags())
+    }
+
+    #[getter]
+    fn drop_empty_frames(&self) -> bool {
+        self.inner.drop_empty_frames()
+    }
+
+    #[getter]
+    fn nan_fill(&self) -> f64 {
+        self.inner.nan_fill()
+    }
+
     /// P, the number of selected landmarks.
     #[getter]
     fn num_points(&self) -> usize {
         self.inner.num_points()
+    }
+
+    /// C_out, channels per point.
+    #[getter]
+    fn channels(&self) -> usize {
+        self.inner.channels()
     }
 
     /// F = P · C_out, the width of a feature row.
@@ -257,7 +509,8 @@ impl PySpec {
 
     fn __repr__(&self) -> String {
         format!(
-            "Spec(num_points={}, num_features={}, max_len={})",
+            "Spec(fingerprint={}, num_points={}, num_features={}, max_len={})",
+            self.inner.fingerprint(),
             self.inner.num_points(),
             self.inner.num_features(),
             self.inner.max_len()
@@ -273,7 +526,7 @@ impl PySpec {
     fn __hash__(&self) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.inner.to_json().hash(&mut h);
+        self.inner.hash(&mut h);
         h.finish()
     }
 
@@ -281,6 +534,17 @@ impl PySpec {
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
         Ok((slf.get_type().into_any(), (slf.get().inner.to_json(),)))
     }
+}
+
+/// Validate a `normalize` object on its own: (kind, reference or None).
+#[pyfunction]
+fn check_normalize(
+    py: Python<'_>,
+    obj: &Bound<'_, PyAny>,
+) -> PyResult<(&'static str, Option<usize>)> {
+    let doc = doc_of(obj, 0)?;
+    let n: Normalize = spec_result(py, || Normalize::from_doc(&doc))?;
+    Ok((n.kind(), n.reference()))
 }
 
 // ------------------------------------------------------------------------------ functions
@@ -444,37 +708,44 @@ impl PyStream {
 }
 
 /// Softmax of each row of (B, K) logits and its k best classes, best first:
-/// `[[(class, probability), ...], ...]`.
+/// `[[(class, probability), ...], ...]` (`k = 0`: an empty list per row). Panics are
+/// caught and core errors mapped like every other binding.
 #[pyfunction]
 fn softmax_topk(
     py: Python<'_>,
     logits: numpy::PyReadonlyArray2<'_, f32>,
     k: usize,
 ) -> PyResult<Vec<Vec<(usize, f64)>>> {
-    if k == 0 {
-        return Err(shape_error(py, "k must be >= 1, got 0".to_owned()));
-    }
     let view = logits.as_array();
-    let mut out = Vec::with_capacity(view.nrows());
-    let mut row_buf = Vec::new();
-    for row in view.rows() {
-        let row = match row.as_slice() {
-            Some(s) => s,
-            None => {
-                row_buf.clear();
-                row_buf.extend(row.iter().copied());
-                &row_buf[..]
-            }
-        };
-        out.push(signrt_core::softmax_topk(row, k).map_err(|e| core_error(py, e))?);
-    }
-    Ok(out)
+    let outcome = guard(|| {
+        let mut out = Vec::with_capacity(view.nrows());
+        let mut row_buf = Vec::new();
+        for row in view.rows() {
+            let row = match row.as_slice() {
+                Some(s) => s,
+                None => {
+                    row_buf.clear();
+                    row_buf.extend(row.iter().copied());
+                    &row_buf[..]
+                }
+            };
+            out.push(signrt_core::softmax_topk(row, k)?);
+        }
+        Ok(out)
+    });
+    finish(py, outcome)
 }
 
 // ------------------------------------------------------------------------------ module
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    import_error_classes(m.py())?;
     m.add("__version__", signrt_core::VERSION)?;
+    m.add("SPEC_VERSION", signrt_core::spec::SPEC_VERSION)?;
+    m.add("LAYOUT", signrt_core::spec::LAYOUT)?;
+    m.add("MAX_LEN_LIMIT", signrt_core::MAX_LEN_LIMIT)?;
+    m.add("MAX_LAGS", signrt_core::MAX_LAGS)?;
+    m.add("MAX_VALUES_PER_CLIP", signrt_core::MAX_VALUES_PER_CLIP)?;
     // The vector instruction set of the preprocessing hot path (baseline, avx2, avx512).
     m.add("simd", signrt_core::Isa::active().name())?;
     m.add_class::<PySpec>()?;
@@ -482,5 +753,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(preprocess, m)?)?;
     m.add_function(wrap_pyfunction!(preprocess_batch, m)?)?;
     m.add_function(wrap_pyfunction!(softmax_topk, m)?)?;
+    m.add_function(wrap_pyfunction!(check_normalize, m)?)?;
     Ok(())
 }
