@@ -17,11 +17,11 @@ that need them, on first use.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 from . import layouts
 from ._lazy import lazy_module
+from ._version import __version__
 from .errors import (
     DataError,
     DeviceError,
@@ -39,10 +39,6 @@ if TYPE_CHECKING:
     from .io import read_clip, write_clip
     from .recognizer import Event, Prediction, Recognizer, Stream, load
 
-try:
-    __version__ = version("signrt")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+unknown"
 
 __all__ = [
     "DataError",

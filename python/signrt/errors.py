@@ -9,6 +9,7 @@ working for callers that do not know signrt. The Rust extension raises these sam
 from __future__ import annotations
 
 __all__ = [
+    "ConfigError",
     "DataError",
     "DeviceError",
     "ModelError",
@@ -46,6 +47,13 @@ class DataError(SignrtError, ValueError):
 
 class ModelError(SignrtError, ValueError):
     """A model file is missing, corrupt, or inconsistent with its metadata."""
+
+
+class ConfigError(SignrtError, ValueError):
+    """A configuration is malformed: unknown key, wrong type, bad value or unreadable file.
+
+    Raised for the daemon's settings (TOML file, environment, command line).
+    """
 
 
 class DeviceError(SignrtError, RuntimeError):
