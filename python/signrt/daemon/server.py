@@ -134,6 +134,7 @@ class _Client:
         self.landmarks = landmarks
         self.dropped = 0
         self.sent = 0
+        self.transport: Any = None
 
     def offer(self, text: str) -> bool:
         """Queue a message; True if the oldest one was dropped to make room."""
@@ -398,6 +399,7 @@ class Daemon:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _CLIENT_SNDBUF)
         want_lm = request.query.get("landmarks", "") in ("1", "true", "yes")
         client = _Client(ws, self.config.queue_size, want_lm)
+        client.transport = request.transport
         self.clients.add(client)
         self.metrics.clients.set(len(self.clients))
         client.offer(_dumps(self._hello()))
@@ -479,9 +481,15 @@ class Daemon:
                     await asyncio.wait_for(ws.send_str(text), self.config.send_timeout)
                     client.sent += 1
         except asyncio.TimeoutError:
-            log.warning("client stalled for %.0f s; disconnecting", self.config.send_timeout)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(code=1008, message=b"too slow"), 1.0)
+            log.warning("client stalled for %.1f s; disconnecting", self.config.send_timeout)
+            # Its buffers are full, so a close frame could never reach it (and aiohttp's
+            # close() would wait on the same full buffer): drop the connection, so that its
+            # handler, queue and descriptor go now.
+            if client.transport is not None:
+                client.transport.abort()
+            else:  # pragma: no cover - aiohttp always gives a transport
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ws.close(code=1008, message=b"too slow"), 1.0)
         except (ConnectionError, RuntimeError) as exc:
             log.debug("client gone: %s", exc)
 
@@ -600,7 +608,14 @@ class Daemon:
                 self.recognizer.close()
         self.notifier.close()
         self.state = "stopped"
-        log.info("stopped in %.2f s", time.monotonic() - t0)
+        p = self.pipeline
+        recorder = p.recorder if p is not None else None
+        log.info(
+            "stopped in %.2f s after %d frames%s", time.monotonic() - t0,
+            p.frames_done if p is not None else 0,
+            f", {recorder.frames_written} recorded in {len(recorder.files)} files"
+            if recorder is not None else "",
+        )  # fmt: skip
 
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT (main thread); returns the exit status.

@@ -559,8 +559,9 @@ def open_source(
         loop: Restart files, folders and replays at the end.
         width: Requested camera width.
         height: Requested camera height.
-        backoff: (first, maximum) reopen delay of live sources, seconds.
-        max_retries: Reopen attempts in a row before a live source gives up (None: forever).
+        backoff: (first, maximum) reopen delay of live sources (and of a looping file that
+            went away), seconds.
+        max_retries: Reopen attempts in a row before such a source gives up (None: forever).
 
     Returns:
         The opened source.
@@ -628,5 +629,6 @@ def open_source(
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise SourceError(f"{text} is a single image; put it in a folder and pass the folder")
     return CaptureSource(
-        str(path), name=str(path), live=False, fps=(fps or 0) if realtime else None, loop=loop
-    )
+        str(path), name=str(path), live=False, fps=(fps or 0) if realtime else None, loop=loop,
+        backoff=backoff, max_retries=max_retries,
+    )  # fmt: skip
