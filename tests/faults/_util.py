@@ -58,11 +58,28 @@ def env() -> dict[str, str]:
     return e
 
 
-def serve(args: Sequence[str], stderr: Path, *, nofile: int | None = None) -> subprocess.Popen[bytes]:
+def _no_new_privs() -> None:
+    import ctypes
+
+    pr_set_no_new_privs = 38
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+
+
+def serve(args: Sequence[str], stderr: Path, *, nofile: int | None = None,
+          hardened: bool = False) -> subprocess.Popen[bytes]:
     """`signrt -v serve ARGS` in a subprocess, stderr to a file, optionally with a lowered
-    descriptor limit (soft and hard)."""
+    descriptor limit (soft and hard) and, with ``hardened``, what deploy/signrt.service
+    imposes that a process can impose on itself (NoNewPrivileges, UMask=0027,
+    LimitNOFILE=4096)."""
 
     def limit() -> None:
+        if hardened:
+            _no_new_privs()
+            os.umask(0o027)
+            nofile_ = 4096
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile_, nofile_))
         if nofile is not None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
@@ -70,7 +87,7 @@ def serve(args: Sequence[str], stderr: Path, *, nofile: int | None = None) -> su
         return subprocess.Popen(
             [sys.executable, "-m", "signrt.cli", "-v", "serve", "--device", "cpu", *args],
             env=env(), stdout=subprocess.DEVNULL, stderr=errf,
-            preexec_fn=limit if nofile is not None else None,
+            preexec_fn=limit if nofile is not None or hardened else None,
         )
 
 

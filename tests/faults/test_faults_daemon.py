@@ -26,9 +26,9 @@ pytest.importorskip("onnx")
 
 import aiohttp
 from _util import FakeExtractor, get, wait_for
-from helpers_models import hand_frame, side_model
 
 import signrt
+from helpers_models import hand_frame, side_model
 from signrt.daemon import Daemon, DaemonConfig
 from signrt.extract.sources import CaptureSource, ReplaySource
 
@@ -155,13 +155,15 @@ def test_nested_json_is_a_malformed_message(daemon: Daemon,
     nested = "[" * 2000 + "]" * 2000  # 4,000 bytes: under the 4,096-byte limit
 
     async def main() -> tuple[list[dict[str, Any]], bool]:
-        async with aiohttp.ClientSession() as s:
-            async with s.ws_connect(f"http://127.0.0.1:{daemon.port}/ws") as ws:
-                for bad in (nested, '{"type": "ping", "x": NaN}', "[1, 2]", "{"):
-                    await ws.send_str(bad)
-                await ws.send_str(json.dumps({"type": "ping"}))
-                msgs = await _messages(ws, 1.0)
-                return msgs, ws.closed
+        async with (
+            aiohttp.ClientSession() as s,
+            s.ws_connect(f"http://127.0.0.1:{daemon.port}/ws") as ws,
+        ):
+            for bad in (nested, '{"type": "ping", "x": NaN}', "[1, 2]", "{"):
+                await ws.send_str(bad)
+            await ws.send_str(json.dumps({"type": "ping"}))
+            msgs = await _messages(ws, 1.0)
+            return msgs, ws.closed
 
     before = daemon.malformed
     msgs, closed = asyncio.run(main())
@@ -238,9 +240,11 @@ def test_stalled_client_is_disconnected_others_keep_receiving(daemon: Daemon) ->
         assert wait_for(lambda: len(daemon.clients) == 1, 3)
 
         async def main() -> list[dict[str, Any]]:
-            async with aiohttp.ClientSession() as s:
-                async with s.ws_connect(f"http://127.0.0.1:{daemon.port}/ws") as ws:
-                    return await _messages(ws, 2.0)
+            async with (
+                aiohttp.ClientSession() as s,
+                s.ws_connect(f"http://127.0.0.1:{daemon.port}/ws") as ws,
+            ):
+                return await _messages(ws, 2.0)
 
         msgs = asyncio.run(main())
         # The stalled client is gone (send timeout), the reading one got its status feed.

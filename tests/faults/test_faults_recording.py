@@ -13,8 +13,9 @@ import pytest
 
 pytest.importorskip("aiohttp")
 pytest.importorskip("prometheus_client")
-pyarrow_parquet = pytest.importorskip("pyarrow.parquet")
+pytest.importorskip("pyarrow")
 
+import pyarrow.parquet as pyarrow_parquet
 from _util import free_port, get, metric, serve, stop, wait_ready
 
 from signrt.daemon.build import bundled_replay
@@ -47,7 +48,8 @@ def _check_frames(frames: np.ndarray, numbers: np.ndarray) -> None:
 def test_stop_signal_writes_every_recorded_frame(sig: signal.Signals, tmp_path: Path) -> None:
     port, rec, err = free_port(), tmp_path / "rec", tmp_path / "stderr.txt"
     # One rotation of 60 s: everything is still in memory when the signal comes.
-    proc = serve(["--port", str(port), "--fps", "400", "--record", str(rec)], err)
+    # Under the limits deploy/signrt.service sets (as far as a process can set them).
+    proc = serve(["--port", str(port), "--fps", "400", "--record", str(rec)], err, hardened=True)
     try:
         wait_ready(proc, port, err)
         deadline = time.monotonic() + 15
@@ -70,6 +72,7 @@ def test_stop_signal_writes_every_recorded_frame(sig: signal.Signals, tmp_path: 
     frames, numbers = _recorded(rec)
     assert len(frames) == recorded
     _check_frames(frames, numbers)
+    assert all(f.stat().st_mode & 0o777 == 0o640 for f in rec.glob("*.parquet"))  # UMask
 
 
 def test_sigkill_loses_at_most_the_rotation_in_progress(tmp_path: Path) -> None:
