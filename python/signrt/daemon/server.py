@@ -387,7 +387,10 @@ class Daemon:
 
         if not self._authorized(request):
             return self._unauthorized()
-        if len(self.clients) >= self.config.max_clients:
+        max_clients = self.config.max_clients
+        if self.guard is not None:  # keep a few connections for /healthz and the page
+            max_clients = max(1, min(max_clients, self.guard.limit - 8))
+        if len(self.clients) >= max_clients:
             return web.json_response({"error": "too many clients"}, status=503)
         ws = web.WebSocketResponse(
             max_msg_size=self.config.max_message_bytes, heartbeat=20.0, compress=False
