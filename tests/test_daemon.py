@@ -441,7 +441,7 @@ def test_config_toml_and_cli_overrides(tmp_path: Path) -> None:
     with pytest.raises(SignrtError, match="unknown setting 'prot'"):
         DaemonConfig.from_toml(bad)
     bad.write_text("port = 'x'\n")
-    with pytest.raises(SignrtError, match="must be a number"):
+    with pytest.raises(SignrtError, match="port must be an integer"):
         DaemonConfig.from_toml(bad)
     bad.write_text("port = [\n")
     with pytest.raises(SignrtError, match="not valid TOML"):

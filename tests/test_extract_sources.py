@@ -223,3 +223,47 @@ def test_image_folder(tmp_path: Path) -> None:
     frames = list(src)
     assert [int(f.image[0, 0, 0]) for f in frames if f.image is not None] == [0, 50, 100]
     assert src.last_error is not None and "broken.png" in src.last_error
+
+
+def test_looping_file_that_goes_away_is_retried_without_a_burst() -> None:
+    # 3 frames; at the end the file cannot be reopened twice (deleted), then it is back.
+    fac = Factory([FakeCapture(3), FakeCapture(0, False), FakeCapture(0, False),
+                   FakeCapture(0, False), FakeCapture(3)])  # fmt: skip
+    src = CaptureSource("clip.mp4", loop=True, fps=50.0, backoff=(0.05, 0.1),
+                        capture_factory=fac)  # fmt: skip
+    first = [src.read() for _ in range(3)]
+    t0 = time.monotonic()
+    resumed = [src.read() for _ in range(3)]
+    delivered = time.monotonic()
+    assert all(f is not None for f in first + resumed) and not src.ended
+    assert [f.index for f in resumed if f] == [3, 4, 5]
+    assert src.reconnects == 1 and src.last_error is None
+    # After the outage the pacer restarts: the 3 frames take ~2/50 s, not 0 (a burst).
+    assert delivered - t0 >= 0.05 + 0.1 + 0.03
+    src.close()
+
+
+def test_looping_file_gives_up_after_max_retries() -> None:
+    fac = Factory([FakeCapture(2)])  # every reopen fails
+    src = CaptureSource("clip.mp4", loop=True, backoff=(0.01, 0.02), max_retries=3,
+                        capture_factory=fac)  # fmt: skip
+    assert src.read() is not None and src.read() is not None
+    with pytest.raises(SourceError, match="after 3 attempts"):
+        src.read()
+    assert src.ended
+
+
+def test_source_names_and_errors_hide_credentials() -> None:
+    class Refusing:
+        def __init__(self, target: str, *api: object) -> None:
+            raise OSError(f"cannot connect to {target}")
+
+    url = "rtsp://admin:hunter2@127.0.0.1:1/live?token=abc"
+    with pytest.raises(SourceError) as exc:
+        CaptureSource(url, live=True, capture_factory=Refusing)
+    assert "hunter2" not in str(exc.value) and "abc" not in str(exc.value)
+    assert "rtsp://admin:***@127.0.0.1:1/live?token=***" in str(exc.value)
+    src = CaptureSource(url, live=True, capture_factory=Factory([FakeCapture(1)]))
+    assert src.name == "rtsp://admin:***@127.0.0.1:1/live?token=***" and "hunter2" not in repr(src)
+    assert src.target == url  # the real address is still what gets opened
+    src.close()

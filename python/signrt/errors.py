@@ -71,7 +71,11 @@ class ExtractorError(SignrtError, RuntimeError):
 
 
 class ConfigError(SignrtError, ValueError):
-    """A configuration is malformed (unknown key, wrong type, unreadable file)."""
+    """A configuration is malformed: unknown key, wrong type, bad value or unreadable file.
+
+    Raised for the daemon's settings (TOML file, environment, command line) and the
+    training configuration.
+    """
 
 
 class OptionError(SignrtError, ValueError):

@@ -12,16 +12,17 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_module
 
 if TYPE_CHECKING:
+    from .build import bundled_replay
     from .config import DaemonConfig
     from .pipeline import FrameResult, Pipeline
-    from .server import Daemon, bundled_replay
+    from .server import Daemon
     from .systemd import Notifier
 
 __all__ = ["Daemon", "DaemonConfig", "FrameResult", "Notifier", "Pipeline", "bundled_replay"]
 
 _LAZY: dict[str, str] = {
     "Daemon": ".server",
-    "bundled_replay": ".server",
+    "bundled_replay": ".build",
     "DaemonConfig": ".config",
     "FrameResult": ".pipeline",
     "Pipeline": ".pipeline",

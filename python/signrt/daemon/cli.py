@@ -98,20 +98,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    import signrt
-
-    from ..extract.extractor import create_extractor
-    from ..extract.sources import open_source
-    from .pipeline import FrameResult, Pipeline
-    from .server import bundled_replay
+    from ..recognizer import load
+    from .build import build_pipeline, open_configured_source
+    from .pipeline import FrameResult
 
     cfg = _config(args)
     t0 = time.perf_counter()
-    rec = signrt.load(cfg.model, device=cfg.device)
+    rec = load(cfg.model, device=cfg.device)
     print(f"model {rec.model.path.name}: {len(rec.labels)} labels, engine {rec.engine.name}, "
           f"loaded in {time.perf_counter() - t0:.2f} s")
-    spec = cfg.source or f"replay:{bundled_replay()}"
-    source = open_source(spec, fps=cfg.fps, realtime=not args.fast, loop=False)
+    source = open_configured_source(cfg, realtime=not args.fast, loop=False)
     print(f"source {source.name}")
     lock = threading.Lock()
     count = [0]
@@ -129,16 +125,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    def factory() -> Any:
-        return create_extractor(cfg.landmarker, num_threads=cfg.threads)
-
-    options: dict[str, Any] = {"mode": cfg.mode, "threshold": cfg.threshold}
-    if cfg.mode == "window":
-        options.update(stride=cfg.stride, confirm=cfg.confirm, cooldown=cfg.cooldown)
-    pipe = Pipeline(
-        source, rec, extractor_factory=factory, stream_options=options, on_result=on_result,
-        drop_stale=not args.fast,
-    )  # fmt: skip
+    pipe = build_pipeline(cfg, rec, source, on_result=on_result, drop_stale=not args.fast)
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     pipe.start()

@@ -26,12 +26,14 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ..errors import SignrtError
+from ..errors import ConfigError
 from ..recognizer import DEFAULT_CONFIRM, DEFAULT_COOLDOWN, DEFAULT_STRIDE, DEFAULT_THRESHOLD
 
 __all__ = ["TOKEN_ENV", "DaemonConfig", "is_loopback"]
@@ -42,6 +44,8 @@ TOKEN_ENV = "SIGNRT_TOKEN"
 
 def is_loopback(host: str) -> bool:
     """Whether ``host`` only accepts connections from this machine."""
+    if not isinstance(host, str):
+        return False
     if host in ("localhost", "localhost.localdomain"):
         return True
     try:
@@ -77,7 +81,11 @@ class DaemonConfig:
         token_file: File holding the token (first line), an alternative to ``token``.
         queue_size: Messages buffered per WebSocket client; oldest dropped beyond.
         max_message_bytes: Largest client message accepted.
-        max_clients: Connections beyond this are refused (503).
+        max_clients: WebSocket clients beyond this are refused (503).
+        max_connections: Open HTTP connections at most (also bounded by the descriptor
+            limit, ``RLIMIT_NOFILE``); beyond it the oldest idle connection is closed.
+        header_timeout: Seconds a connection may take to send a complete request (and may
+            stay idle between requests) before it is closed.
         send_timeout: Seconds one send may block before a client is disconnected.
         landmarks_fps: Most landmark messages per second sent to subscribed clients.
         status_interval: Seconds between ``status`` messages.
@@ -108,6 +116,8 @@ class DaemonConfig:
     queue_size: int = 64
     max_message_bytes: int = 4096
     max_clients: int = 256
+    max_connections: int = 512
+    header_timeout: float = 10.0
     send_timeout: float = 30.0
     landmarks_fps: float = 15.0
     status_interval: float = 1.0
@@ -125,7 +135,7 @@ class DaemonConfig:
         """Build a config from a (possibly nested) mapping, checking every key.
 
         Raises:
-            SignrtError: On an unknown key or a value of the wrong type.
+            ConfigError: On an unknown key or a value of the wrong type.
         """
         flat: dict[str, Any] = {}
         for key, value in data.items():
@@ -137,25 +147,23 @@ class DaemonConfig:
         return cls().updated(flat, where)
 
     def updated(self, changes: Mapping[str, Any], where: str = "config") -> DaemonConfig:
-        """Return a copy with ``changes`` applied (``None`` values are skipped)."""
+        """Return a copy with ``changes`` applied (``None`` values are skipped).
+
+        Raises:
+            ConfigError: On an unknown key or a value of the wrong type.
+        """
         known = {f.name: f for f in fields(self)}
+        hints = _setting_types()
         clean: dict[str, Any] = {}
         for key, value in changes.items():
-            name = key.replace("-", "_")
+            name = str(key).replace("-", "_")
             if name not in known:
-                raise SignrtError(
+                raise ConfigError(
                     f"{where}: unknown setting {key!r}; valid settings: {', '.join(known)}"
                 )
             if value is None:
                 continue
-            default = getattr(DaemonConfig, name, None)
-            if isinstance(default, bool) and not isinstance(value, bool):
-                raise SignrtError(f"{where}: {key} must be true or false, got {value!r}")
-            if isinstance(default, (int, float)) and not isinstance(default, bool):
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise SignrtError(f"{where}: {key} must be a number, got {value!r}")
-                value = type(default)(value) if isinstance(default, float) else value
-            clean[name] = value
+            clean[name] = _checked(where, str(key), hints[name], value)
         return dataclasses.replace(self, **clean)
 
     @classmethod
@@ -163,7 +171,7 @@ class DaemonConfig:
         """Read a TOML configuration file.
 
         Raises:
-            SignrtError: If the file is missing, not TOML, or has unknown settings.
+            ConfigError: If the file is missing, not TOML, or has unknown settings.
         """
         p = Path(path)
         try:
@@ -172,33 +180,43 @@ class DaemonConfig:
             try:
                 import tomli as tomllib
             except ImportError as exc:
-                raise SignrtError(
+                raise ConfigError(
                     "reading a TOML config on Python 3.10 needs tomli: pip install tomli"
                 ) from exc
         try:
             with open(p, "rb") as fh:
                 data = tomllib.load(fh)
         except OSError as exc:
-            raise SignrtError(f"cannot read config file {p}: {exc}") from exc
+            raise ConfigError(f"cannot read config file {p}: {exc}") from exc
         except tomllib.TOMLDecodeError as exc:
-            raise SignrtError(f"config file {p} is not valid TOML: {exc}") from exc
+            raise ConfigError(f"config file {p} is not valid TOML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {p} is not UTF-8 text: {exc}") from exc
         return cls.from_mapping(data, where=str(p))
 
     def resolved_token(self) -> str | None:
         """The token from ``token``, ``token_file`` or ``$SIGNRT_TOKEN`` (in that order).
 
+        Surrounding whitespace is not part of a token (HTTP drops it from headers too).
+
         Raises:
-            SignrtError: If ``token_file`` cannot be read or is empty.
+            ConfigError: If ``token`` is blank, or ``token_file`` cannot be read or is empty.
         """
-        if self.token:
-            return self.token
+        if self.token is not None:
+            token = self.token.strip()
+            if not token:
+                raise ConfigError(
+                    "the token is empty or only whitespace; give a real secret, e.g. "
+                    "--token $(openssl rand -hex 24)"
+                )
+            return token
         if self.token_file:
             try:
                 text = Path(self.token_file).read_text().strip()
-            except OSError as exc:
-                raise SignrtError(f"cannot read token file {self.token_file}: {exc}") from exc
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"cannot read token file {self.token_file}: {exc}") from exc
             if not text:
-                raise SignrtError(f"token file {self.token_file} is empty")
+                raise ConfigError(f"token file {self.token_file} is empty")
             return text.splitlines()[0].strip()
         env = os.environ.get(TOKEN_ENV, "").strip()
         return env or None
@@ -207,18 +225,59 @@ class DaemonConfig:
         """Check ranges and the token rule.
 
         Raises:
-            SignrtError: If a value is out of range, or the server binds beyond localhost
+            ConfigError: If a value is out of range, or the server binds beyond localhost
                 without a token.
         """
         if not 0 <= self.port <= 65535:
-            raise SignrtError(f"port must be 0-65535, got {self.port}")
+            raise ConfigError(f"port must be 0-65535, got {self.port}")
         if self.queue_size < 1 or self.max_clients < 1 or self.max_message_bytes < 64:
-            raise SignrtError("queue_size and max_clients must be >= 1, max_message_bytes >= 64")
+            raise ConfigError("queue_size and max_clients must be >= 1, max_message_bytes >= 64")
+        if self.max_connections < 4 or not self.header_timeout > 0:
+            raise ConfigError(
+                f"max_connections must be >= 4 and header_timeout > 0, got "
+                f"{self.max_connections} and {self.header_timeout}"
+            )
         if self.mode not in ("window", "segment"):
-            raise SignrtError(f"mode must be 'window' or 'segment', got {self.mode!r}")
+            raise ConfigError(f"mode must be 'window' or 'segment', got {self.mode!r}")
+        if not self.host.strip():
+            raise ConfigError("host is empty; give an address such as 127.0.0.1 or 0.0.0.0")
         if not is_loopback(self.host) and self.resolved_token() is None:
-            raise SignrtError(
+            raise ConfigError(
                 f"binding to {self.host} exposes the sign stream to the network, so a token is "
                 f"required: pass --token TOKEN, set {TOKEN_ENV}, or token_file in the config "
                 "(or bind to 127.0.0.1)"
             )
+        self.resolved_token()  # a blank token is refused on localhost too
+
+
+def _setting_types() -> dict[str, Any]:
+    return typing.get_type_hints(DaemonConfig)
+
+
+def _type_name(kind: Any) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+        kind, getattr(kind, "__name__", str(kind))
+    )
+
+
+def _checked(where: str, key: str, hint: Any, value: Any) -> Any:
+    """``value`` converted to the setting's type, or a ConfigError naming key and type."""
+    kinds: tuple[Any, ...] = (hint,)
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        kinds = tuple(k for k in typing.get_args(hint) if k is not type(None))
+    for kind in kinds:
+        if kind is bool and isinstance(value, bool):
+            return value
+        if kind in (int, float) and isinstance(value, (int, float)) and not isinstance(
+            value, bool
+        ):
+            if kind is int and not float(value).is_integer():
+                continue
+            return kind(value)
+        if kind is str and isinstance(value, str):
+            return value
+    expected = " or ".join(_type_name(k) for k in kinds)
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    raise ConfigError(f"{where}: {key} must be {expected}, got {shown}")

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._redact import redact
 from ..errors import SourceError
 from ..extract.sources import Frame, ReplaySource, Source
 
@@ -250,7 +251,11 @@ class Pipeline:
             self._threads.append(t)
 
     def stop(self, timeout: float = 1.0) -> None:
-        """Stop the source and both threads (each joined for up to ``timeout`` seconds)."""
+        """Stop the source and both threads (each joined for up to ``timeout`` seconds).
+
+        The recorder, if any, is then closed and waited for until every frame it was given
+        is on disk: a recording is never cut short by a stop.
+        """
         self._stop.set()
         self.source.close()
         self.slot.close()
@@ -263,7 +268,7 @@ class Pipeline:
             except Exception as exc:  # pragma: no cover
                 log.debug("extractor close: %s", exc)
         if self.recorder is not None:
-            self.recorder.close(0.5)
+            self.recorder.close()
 
     @property
     def alive(self) -> bool:
@@ -309,8 +314,8 @@ class Pipeline:
                 try:
                     frame = source.read()
                 except SourceError as exc:
-                    self.source_error = str(exc)
-                    log.error("source %s failed: %s", source.name, exc)
+                    self.source_error = redact(exc)
+                    log.error("source %s failed: %s", source.name, self.source_error)
                     break
                 if frame is None:
                     if not self._stop.is_set():
@@ -324,7 +329,7 @@ class Pipeline:
                 if self.slot.put(frame) and self.metrics is not None:
                     self.metrics.dropped.inc()
         except Exception as exc:  # pragma: no cover - defensive
-            self.source_error = f"capture thread crashed: {exc}"
+            self.source_error = f"capture thread crashed: {redact(exc)}"
             log.exception("capture thread crashed")
         finally:
             self.slot.close()
@@ -349,6 +354,10 @@ class Pipeline:
             self.worker_error = f"{type(exc).__name__}: {exc}"
             log.exception("pipeline worker failed")
         finally:
+            if self.recorder is not None and not self._stop.is_set():
+                # Source ended or the worker failed: write what was recorded now rather
+                # than at the daemon's stop (which may be a long time later, or a SIGKILL).
+                self.recorder.rotate()
             self.finished.set()
 
     def _process(self, frame: Frame) -> None:

@@ -17,12 +17,19 @@ Off localhost ``/ws`` and ``/metrics`` need ``Authorization: Bearer TOKEN`` (or
 reads too slowly its oldest messages are dropped (and counted), so it never slows the
 pipeline or the other clients.
 
-Client messages (JSON text, at most ``max_message_bytes``)::
+Client messages (JSON text, at most ``max_message_bytes``, nested at most 32 deep)::
 
     {"type": "subscribe", "landmarks": true}   # also: /ws?landmarks=1
     {"type": "ping"}                           # answered with {"type": "pong"}
+    {"type": "status"}                         # answered with a status message
 
-Anything else is ignored and counted as malformed.
+Anything else is counted as malformed and answered with
+``{"type": "error", "error": "..."}``; the connection stays open. A message above the size
+limit closes the connection (1009).
+
+Every source description and error message that is served or logged goes through
+:func:`signrt._redact.redact`, so camera credentials never leave the process. Connections
+are capped and must send their headers in time (:mod:`signrt.daemon.connections`).
 """
 
 from __future__ import annotations
@@ -40,16 +47,24 @@ import threading
 import time
 from collections import deque
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from .. import __version__
+from .._json import loads_limited
+from .._redact import redact
+from .._version import package_version
 from ..errors import SignrtError
 from ..layouts import FACE, LEFT_HAND, LIPS, POSE, RIGHT_HAND
+from .build import build_pipeline, bundled_replay, open_configured_source
 from .config import DaemonConfig
+from .connections import (
+    ConnectionGuard,
+    connection_limit,
+    guarded_site,
+    install_accept_error_filter,
+)
 from .pipeline import FrameResult, Pipeline
 from .systemd import Notifier, watchdog_interval
 
@@ -65,24 +80,16 @@ _FACE_OVAL = (
 )  # fmt: skip
 _DRAW_FACE = np.array(_FACE_OVAL + LIPS[:20], dtype=np.intp)
 _CLIENT_SNDBUF = 64 * 1024
-
-
-def bundled_replay() -> Path:
-    """Path of the bundled replay clip of synthetic signing.
-
-    Raises:
-        SignrtError: If the package was installed without its data files.
-    """
-    path = Path(str(resources.files("signrt.daemon") / "data" / "replay_demo.parquet"))
-    if not path.is_file():
-        raise SignrtError(
-            f"bundled replay clip {path} is missing; reinstall signrt or pass --source"
-        )
-    return path
+#: Deepest nesting accepted in a client message (real messages nest one level).
+_MAX_MESSAGE_DEPTH = 32
 
 
 def _status_page() -> str:
     return (resources.files("signrt.daemon") / "data" / "status.html").read_text("utf-8")
+
+
+def _redacted_or_none(value: Any) -> str | None:
+    return None if value is None else redact(value)
 
 
 def _json_default(value: Any) -> Any:
@@ -127,6 +134,7 @@ class _Client:
         self.landmarks = landmarks
         self.dropped = 0
         self.sent = 0
+        self.transport: Any = None
 
     def offer(self, text: str) -> bool:
         """Queue a message; True if the oldest one was dropped to make room."""
@@ -190,61 +198,25 @@ class Daemon:
         self._start_error: BaseException | None = None
         self._last_landmarks = 0.0
         self._exit_code = 0
+        self.guard: ConnectionGuard | None = None
 
     # ------------------------------------------------------------------------- loading
     def _load(self) -> None:
         """Load the model, open the source, warm up (runs in a worker thread)."""
-        import signrt
-
-        from ..extract.sources import open_source
+        from ..recognizer import load
 
         cfg = self.config
         if self.recognizer is None:
-            self.recognizer = signrt.load(cfg.model, device=cfg.device)
+            self.recognizer = load(cfg.model, device=cfg.device)
         if self.source is None:
-            spec = cfg.source or f"replay:{bundled_replay()}"
-            self.source = open_source(
-                spec,
-                fps=cfg.fps,
-                realtime=True,
-                loop=cfg.loop,
-                width=cfg.width,
-                height=cfg.height,
-            )
-        factory = self.extractor_factory
-        if factory is None:
-
-            def factory() -> Any:
-                from ..extract.extractor import create_extractor
-
-                return create_extractor(
-                    cfg.landmarker,
-                    static_image_mode=False,
-                    model_complexity=cfg.model_complexity,
-                    num_threads=cfg.threads,
-                )
-
-        recorder = None
-        if cfg.record:
-            from .recorder import Recorder
-
-            recorder = Recorder(cfg.record, rotate_seconds=cfg.record_rotate)
-        self.pipeline = Pipeline(
-            self.source,
+            self.source = open_configured_source(cfg, realtime=True, loop=cfg.loop)
+        self.pipeline = build_pipeline(
+            cfg,
             self.recognizer,
-            extractor_factory=factory,
-            stream_options={
-                "mode": cfg.mode,
-                "threshold": cfg.threshold,
-                **(
-                    {"stride": cfg.stride, "confirm": cfg.confirm, "cooldown": cfg.cooldown}
-                    if cfg.mode == "window"
-                    else {}
-                ),
-            },
+            self.source,
             on_result=self._on_result_thread,
             drop_stale=True,
-            recorder=recorder,
+            factory=self.extractor_factory,
             metrics=self.metrics,
         )
         self.pipeline.warm_up()
@@ -265,6 +237,9 @@ class Daemon:
         )
 
     def _not_ready_reason(self) -> str:
+        return redact(self._raw_not_ready_reason())
+
+    def _raw_not_ready_reason(self) -> str:
         p = self.pipeline
         if self.load_error:
             return f"loading failed: {self.load_error}"
@@ -305,11 +280,12 @@ class Daemon:
             "client_drops": client_drops,
             "malformed": self.malformed,
             "source": {
-                "name": getattr(self.source, "name", None),
+                "name": self._source_name(),
                 "reconnects": getattr(self.source, "reconnects", 0),
                 "ended": bool(p.source_ended) if p else False,
-                "error": (p.source_error if p else None)
-                or getattr(self.source, "last_error", None),
+                "error": _redacted_or_none(
+                    (p.source_error if p else None) or getattr(self.source, "last_error", None)
+                ),
             },
         }
 
@@ -411,7 +387,10 @@ class Daemon:
 
         if not self._authorized(request):
             return self._unauthorized()
-        if len(self.clients) >= self.config.max_clients:
+        max_clients = self.config.max_clients
+        if self.guard is not None:  # keep a few connections for /healthz and the page
+            max_clients = max(1, min(max_clients, self.guard.limit - 8))
+        if len(self.clients) >= max_clients:
             return web.json_response({"error": "too many clients"}, status=503)
         ws = web.WebSocketResponse(
             max_msg_size=self.config.max_message_bytes, heartbeat=20.0, compress=False
@@ -423,6 +402,7 @@ class Daemon:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _CLIENT_SNDBUF)
         want_lm = request.query.get("landmarks", "") in ("1", "true", "yes")
         client = _Client(ws, self.config.queue_size, want_lm)
+        client.transport = request.transport
         self.clients.add(client)
         self.metrics.clients.set(len(self.clients))
         client.offer(_dumps(self._hello()))
@@ -432,9 +412,14 @@ class Daemon:
         try:
             async for incoming in ws:
                 if incoming.type == WSMsgType.TEXT:
-                    self._client_message(client, incoming.data)
+                    try:
+                        self._client_message(client, incoming.data)
+                    except Exception as exc:  # a bug: keep serving, say so once per message
+                        log.error("client message handler failed: %s: %s",
+                                  type(exc).__name__, exc)
+                        self._malformed("internal error", client)
                 elif incoming.type == WSMsgType.BINARY:
-                    self._malformed("binary message")
+                    self._malformed("binary message", client)
                 elif incoming.type == WSMsgType.ERROR:
                     self._malformed(f"protocol error: {ws.exception()}")
                     break
@@ -450,25 +435,32 @@ class Daemon:
         rec = self.recognizer
         return {
             "type": "hello",
-            "version": __version__,
+            "version": package_version(),
             "labels": list(rec.labels) if rec is not None else [],
             "model": str(getattr(getattr(rec, "model", None), "path", "")) if rec else None,
-            "source": getattr(self.source, "name", None),
+            "source": self._source_name(),
         }
 
-    def _malformed(self, why: str) -> None:
+    def _source_name(self) -> str | None:
+        return _redacted_or_none(getattr(self.source, "name", None))
+
+    def _malformed(self, why: str, client: _Client | None = None) -> None:
         self.malformed += 1
         self.metrics.malformed.inc()
         log.debug("ignored client message: %s", why)
+        if client is not None:
+            client.offer(_dumps({"type": "error", "error": f"ignored message: {why}"}))
 
     def _client_message(self, client: _Client, text: str) -> None:
         try:
-            msg = json.loads(text)
-        except ValueError:
-            self._malformed("not JSON")
+            msg = loads_limited(
+                text, max_depth=_MAX_MESSAGE_DEPTH, max_bytes=self.config.max_message_bytes
+            )
+        except ValueError as exc:
+            self._malformed(str(exc), client)
             return
         if not isinstance(msg, dict):
-            self._malformed("not a JSON object")
+            self._malformed("not a JSON object", client)
             return
         kind = msg.get("type")
         if kind == "subscribe" and isinstance(msg.get("landmarks"), bool):
@@ -478,7 +470,8 @@ class Daemon:
         elif kind == "status":
             client.offer(_dumps(self.status()))
         else:
-            self._malformed(f"unknown message type {kind!r}")
+            shown = repr(kind) if isinstance(kind, str) and len(kind) <= 32 else "?"
+            self._malformed(f"unknown message type {shown}", client)
 
     async def _sender(self, client: _Client) -> None:
         ws = client.ws
@@ -491,16 +484,25 @@ class Daemon:
                     await asyncio.wait_for(ws.send_str(text), self.config.send_timeout)
                     client.sent += 1
         except asyncio.TimeoutError:
-            log.warning("client stalled for %.0f s; disconnecting", self.config.send_timeout)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(code=1008, message=b"too slow"), 1.0)
+            log.warning("client stalled for %.1f s; disconnecting", self.config.send_timeout)
+            # Its buffers are full, so a close frame could never reach it (and aiohttp's
+            # close() would wait on the same full buffer): drop the connection, so that its
+            # handler, queue and descriptor go now.
+            if client.transport is not None:
+                client.transport.abort()
+            else:  # pragma: no cover - aiohttp always gives a transport
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ws.close(code=1008, message=b"too slow"), 1.0)
         except (ConnectionError, RuntimeError) as exc:
             log.debug("client gone: %s", exc)
 
     def _app(self) -> Any:
         from aiohttp import web
 
-        app = web.Application(client_max_size=self.config.max_message_bytes)
+        middlewares = [self.guard.middleware()] if self.guard is not None else []
+        app = web.Application(
+            client_max_size=self.config.max_message_bytes, middlewares=middlewares
+        )
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
@@ -532,7 +534,11 @@ class Daemon:
         except ImportError as exc:
             raise SignrtError(f"the daemon needs aiohttp ({exc}); {_SERVE_HINT}") from exc
         self._loop = asyncio.get_running_loop()
+        install_accept_error_filter(self._loop)
         self._stop_event = asyncio.Event()
+        self.guard = ConnectionGuard(
+            connection_limit(self.config.max_connections), self.config.header_timeout
+        )
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 self._loop.add_signal_handler(sig, self._stop_event.set)
@@ -543,11 +549,9 @@ class Daemon:
         await runner.setup()
         tasks: list[asyncio.Task[Any]] = []
         try:
-            site = web.TCPSite(runner, self.config.host, self.config.port)
+            site = guarded_site(runner, self.config.host, self.config.port, self.guard)
             await site.start()
-            server = getattr(site, "_server", None)
-            sockets = getattr(server, "sockets", None) or []
-            self.port = sockets[0].getsockname()[1] if sockets else self.config.port
+            self.port = site.bound_port
             log.info("listening on http://%s:%s", self.config.host, self.port)
             self._started.set()
             self.state = "loading"
@@ -562,14 +566,14 @@ class Daemon:
                 try:
                     load.result()
                 except Exception as exc:
-                    self.load_error = str(exc)
+                    self.load_error = redact(exc)
                     self.state = "failed"
                     raise
                 assert self.pipeline is not None
                 self.pipeline.start()
                 self.state = "running"
                 self.notifier.ready(f"serving on {self.config.host}:{self.port}")
-                log.info("ready: model %s, source %s", self._hello()["model"], self.source)
+                log.info("ready: model %s, source %s", self._hello()["model"], self._source_name())
                 await self._stop_event.wait()
             else:
                 load.cancel()
@@ -600,12 +604,21 @@ class Daemon:
             await asyncio.gather(*closing, return_exceptions=True)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(runner.cleanup(), 0.5)
+        if self.guard is not None:
+            self.guard.close_all()
         if self.recognizer is not None and self._owns_recognizer:
             with contextlib.suppress(Exception):
                 self.recognizer.close()
         self.notifier.close()
         self.state = "stopped"
-        log.info("stopped in %.2f s", time.monotonic() - t0)
+        p = self.pipeline
+        recorder = p.recorder if p is not None else None
+        log.info(
+            "stopped in %.2f s after %d frames%s", time.monotonic() - t0,
+            p.frames_done if p is not None else 0,
+            f", {recorder.frames_written} recorded in {len(recorder.files)} files"
+            if recorder is not None else "",
+        )  # fmt: skip
 
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT (main thread); returns the exit status.
@@ -629,7 +642,7 @@ class Daemon:
                 asyncio.run(self._serve(install_signals=False))
             except BaseException as exc:
                 self._start_error = exc
-                log.error("daemon failed: %s", exc)
+                log.error("daemon failed: %s", redact(exc))
             finally:
                 self._started.set()
 
@@ -638,7 +651,7 @@ class Daemon:
         if not self._started.wait(timeout):
             raise SignrtError(f"daemon did not start within {timeout} s")
         if self._start_error is not None and self.port is None:
-            raise SignrtError(f"daemon failed to start: {self._start_error}")
+            raise SignrtError(f"daemon failed to start: {redact(self._start_error)}")
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> bool:

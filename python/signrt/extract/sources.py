@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._redact import redact
 from ..errors import SourceError
 
 __all__ = [
@@ -83,7 +84,8 @@ class Source:
     """Base class of frame sources: ``read()`` until ``None``, then ``close()``.
 
     Attributes:
-        name: Human-readable description (for logs and the status page).
+        name: Human-readable description (for logs and the status page), with any
+            credentials masked (see :func:`signrt._redact.redact`).
         live: Whether frames arrive in real time whether or not they are read (cameras,
             streams); a daemon must then keep only the latest one.
         ended: Set once the source has no more frames.
@@ -94,7 +96,7 @@ class Source:
     live: bool = False
 
     def __init__(self, name: str) -> None:
-        self.name = name
+        self.name = redact(name)
         self.ended = False
         self.reconnects = 0
         self.last_error: str | None = None
@@ -158,6 +160,11 @@ class _Pacer:
         if delay > 0:
             self.stop.wait(delay)
 
+    def reset(self, i: int) -> None:
+        """Deliver frame ``i`` now and pace from there (after an outage: no burst)."""
+        if self.fps:
+            self.start = time.monotonic() - i / self.fps
+
 
 class CaptureSource(Source):
     """Frames from an OpenCV ``VideoCapture``: video file, camera, stream or GStreamer.
@@ -166,6 +173,7 @@ class CaptureSource(Source):
         target: What ``VideoCapture`` opens (path, index, URL or pipeline).
         name: Description for logs.
         live: Reopen with backoff when reading fails (cameras, streams) instead of ending.
+            A looping file that cannot be reopened at its end is retried the same way.
         api: OpenCV capture API preference (``cv2.CAP_*``), or ``None`` for any.
         fps: For non-live sources: deliver frames at this rate (``None``: as fast as read);
             ``0`` uses the file's own frame rate.
@@ -235,7 +243,7 @@ class CaptureSource(Source):
         try:
             cap = self._create()
         except Exception as exc:
-            self.last_error = f"cannot open {self.name}: {exc}"
+            self.last_error = f"cannot open {self.name}: {redact(exc)}"
             return False
         if cap is None or not cap.isOpened():
             self.last_error = f"cannot open {self.name}"
@@ -284,7 +292,11 @@ class CaptureSource(Source):
                 log.debug("release of %s failed: %s", self.name, exc)
 
     def _reconnect(self) -> bool:
-        """Reopen a live source with exponential backoff; False if closed meanwhile."""
+        """Reopen the source with exponential backoff; False if closed meanwhile.
+
+        Raises:
+            SourceError: After ``max_retries`` failed attempts in a row.
+        """
         self._release()
         delay, cap_delay = self.backoff
         failures = 0
@@ -326,7 +338,7 @@ class CaptureSource(Source):
                 ok, image = cap.read()
             except Exception as exc:
                 ok, image = False, None
-                self.last_error = f"read failed: {exc}"
+                self.last_error = f"read failed: {redact(exc)}"
             finally:
                 self._reading = False
             if self._closed.is_set():
@@ -345,6 +357,13 @@ class CaptureSource(Source):
                 self._file_index = 0
                 if self._try_open():
                     continue
+                # The file went away (deleted, unmounted, being replaced): retry it with the
+                # same bounded backoff as a camera instead of ending for good.
+                if not self._reconnect():
+                    return None
+                self._pacer.reset(self._index)
+                self.last_error = None
+                continue
             self.ended = True
             self._release()
             log.info("source %s ended after %d frames", self.name, self._index)
@@ -498,17 +517,16 @@ def _read_landmarks(path: Path) -> npt.NDArray[np.float32]:
     try:
         if path.suffix == ".npy":
             return np.asarray(np.load(path), dtype=np.float32)
+        from ..io import read_clip
         from ..io.kaggle import read_parquet
 
         if path.suffix == ".parquet":
             return np.asarray(read_parquet(path), dtype=np.float32)
-        from ..io import read_clip
-
         return np.asarray(read_clip(path), dtype=np.float32)
     except SourceError:
         raise
     except Exception as exc:
-        raise SourceError(f"cannot read replay clip {path}: {exc}") from exc
+        raise SourceError(f"cannot read replay clip {path}: {redact(exc)}") from exc
 
 
 def _has_gstreamer(cv2: Any) -> bool:
@@ -541,8 +559,9 @@ def open_source(
         loop: Restart files, folders and replays at the end.
         width: Requested camera width.
         height: Requested camera height.
-        backoff: (first, maximum) reopen delay of live sources, seconds.
-        max_retries: Reopen attempts in a row before a live source gives up (None: forever).
+        backoff: (first, maximum) reopen delay of live sources (and of a looping file that
+            went away), seconds.
+        max_retries: Reopen attempts in a row before such a source gives up (None: forever).
 
     Returns:
         The opened source.
@@ -610,5 +629,6 @@ def open_source(
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise SourceError(f"{text} is a single image; put it in a folder and pass the folder")
     return CaptureSource(
-        str(path), name=str(path), live=False, fps=(fps or 0) if realtime else None, loop=loop
-    )
+        str(path), name=str(path), live=False, fps=(fps or 0) if realtime else None, loop=loop,
+        backoff=backoff, max_retries=max_retries,
+    )  # fmt: skip
