@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from . import layouts
 from ._lazy import lazy_module
 from .errors import (
+    AllocationError,
     DataError,
     DeviceError,
     ModelError,
@@ -45,6 +46,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "AllocationError",
     "DataError",
     "DeviceError",
     "Event",

@@ -9,6 +9,7 @@ working for callers that do not know signrt. The Rust extension raises these sam
 from __future__ import annotations
 
 __all__ = [
+    "AllocationError",
     "DataError",
     "DeviceError",
     "ModelError",
@@ -54,3 +55,12 @@ class DeviceError(SignrtError, RuntimeError):
 
 class SourceError(SignrtError, OSError):
     """A frame source (camera, video file, stream) failed, could not be opened or ended."""
+
+
+class AllocationError(SignrtError, MemoryError):
+    """Memory for an output or working buffer could not be had.
+
+    Raised when a request's size (from a clip's length, the batch size or a spec's
+    ``max_len``, landmarks and lags) overflows, is over the native core's allocation limit
+    or is refused by the allocator; the message names the buffer and its size.
+    """
