@@ -174,7 +174,7 @@ def worker(quick: bool) -> dict[str, Any]:
     torch.set_num_threads(1)
     spec = FeatureSpec.preset(SPEC_NAME)
     pre = Preprocessor(spec)
-    rounds = 5 if quick else 11
+    rounds = 5
     out: dict[str, Any] = {"simd": _native.simd, "T": {}}
     for t in LENGTHS:
         clips = real_clips(t)
@@ -210,6 +210,14 @@ def run_worker(env_extra: dict[str, str], quick: bool) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+def merge_passes(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median over passes of every timing of a worker's results."""
+    out: dict[str, Any] = {"simd": runs[0]["simd"], "T": {}, "passes": len(runs)}
+    for t, first in runs[0]["T"].items():
+        out["T"][t] = {k: float(np.median([r["T"][t][k] for r in runs])) for k in first}
+    return out
+
+
 def check_parity(spec: FeatureSpec, clips: list[np.ndarray]) -> float:
     """Max abs difference of native (every layout) and torch against the reference."""
     worst = 0.0
@@ -234,7 +242,13 @@ def run(quick: bool, out_dir: Path) -> tuple[Path, Path]:
         configs.append(("avx2", {"SIGNRT_SIMD": "avx2"}))
     if cpu != "baseline":
         configs.append(("baseline", {"SIGNRT_DISABLE_SIMD": "1"}))
-    workers = {label: run_worker(env, quick) for label, env in configs}
+    # The instruction sets take turns (passes), so that a change of the machine's load during
+    # the run touches all of them alike; each figure is the median over the passes.
+    passes: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in configs}
+    for _ in range(1 if quick else 3):
+        for label, env in configs:
+            passes[label].append(run_worker(env, quick))
+    workers = {label: merge_passes(runs) for label, runs in passes.items()}
     rows: list[dict[str, Any]] = []
 
     def row(bench: str, isa: str, t: Any, unit: str, ours: float, floor: Any = "",
@@ -369,7 +383,8 @@ def run(quick: bool, out_dir: Path) -> tuple[Path, Path]:
         "isa: the instruction set of the core's hot path. This machine's CPU has "
         f"{cpu}; the avx2 rows force the AVX2 path (SIGNRT_SIMD=avx2: the code an AVX2-only "
         "machine runs, on this machine's memory system); baseline = SIGNRT_DISABLE_SIMD=1. "
-        "Each instruction set ran in its own process, all in this one run.",
+        "Each instruction set ran in its own process, all in this one run, the three taking "
+        "turns (3 passes; each figure the median over the passes).",
         "one clip: median µs per signrt.preprocess call (single thread) beside the floor, "
         "np.copyto of the same input into a C array of its dtype, measured in interleaved "
         "rounds; × floor = signrt / floor; × C float32 = signrt / signrt on C float32 at the "

@@ -551,6 +551,46 @@ def test_baseline_instruction_set_gives_the_same_bits(tmp_path):
         assert np.array_equal(here.view(np.uint32), base[k].view(np.uint32)), k
 
 
+@pytest.mark.parametrize("wanted", ["baseline", "avx2"])
+def test_simd_override_gives_the_same_bits(tmp_path, wanted):
+    """SIGNRT_SIMD picks a narrower instruction set (capped at the CPU's): same bits for
+    preprocess, every layout, and FeatureStream.features()."""
+    import os
+    import subprocess
+    import sys
+
+    clip = make_clip(70, seed=11, p_inf=0.05)
+    np.save(tmp_path / "clip.npy", clip)
+    code = (
+        "import sys, numpy as np, signrt; from signrt import _native; "
+        "x = np.load(sys.argv[1]); s = signrt.FeatureStream('islr118'); "
+        "[s.push(f) for f in x]; "
+        "np.savez(sys.argv[2], simd=np.array(_native.simd), c=signrt.preprocess(x)[0], "
+        "f=signrt.preprocess(np.asfortranarray(x, dtype=np.float64))[0], "
+        "s=s.features()[0])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SIGNRT_DISABLE_SIMD"}
+    env["SIGNRT_SIMD"] = wanted
+    out = tmp_path / "out.npz"
+    subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "clip.npy"), str(out)],
+        env=env, check=True, timeout=120,
+    )
+    got = np.load(out)
+    order = ["baseline", "avx2", "avx512"]
+    # the set asked for, or the CPU's widest if it lacks that one
+    assert order.index(str(got["simd"])) <= order.index(wanted)
+    if wanted == "baseline" or _native.simd != "baseline":
+        assert str(got["simd"]) == min(wanted, _native.simd, key=order.index)
+    stream = FeatureStream("islr118")
+    for f in clip:
+        stream.push(f)
+    here = {"c": preprocess(clip)[0], "f": preprocess(np.asfortranarray(clip, np.float64))[0],
+            "s": stream.features()[0]}
+    for k, v in here.items():
+        assert np.array_equal(v.view(np.uint32), got[k].view(np.uint32)), k
+
+
 # ----------------------------------------------------------------------------- threads
 def test_several_threads_preprocess_at_once():
     spec = FeatureSpec.preset("islr118")
