@@ -10,7 +10,11 @@
 //!
 //! # Drift of the running sums
 //! Adding and subtracting floating-point partials accumulates rounding error without bound
-//! over a long stream. Two measures keep the totals exact to a few ulps of the window:
+//! over a long stream, and one frame of huge values (an outlier ×1e8) entering and leaving
+//! the window would take the others' precision with it. Three measures keep the totals
+//! exact to a few ulps of the window:
+//! * **Compensated totals**: every window total is a TwoSum pair (sum + running error), so
+//!   a term many orders of magnitude above the rest cancels exactly when it is evicted.
 //! * **Periodic exact recomputation**: every W pushes the totals are rebuilt from the
 //!   per-slot partials (O(W·C), amortised O(C) per push), so the error never covers more
 //!   than 2·W add/subtract steps. Counts are integers and never drift.
