@@ -9,6 +9,7 @@ and several Python threads at once.
 
 from __future__ import annotations
 
+import json
 import threading
 import warnings
 from typing import Any
@@ -437,6 +438,46 @@ def test_baseline_instruction_set_gives_the_same_bits(tmp_path):
         assert np.array_equal(here.view(np.uint32), base[k].view(np.uint32)), k
 
 
+@pytest.mark.parametrize("wanted", ["baseline", "avx2"])
+def test_simd_override_gives_the_same_bits(tmp_path, wanted):
+    """SIGNRT_SIMD picks a narrower instruction set (capped at the CPU's): same bits for
+    preprocess, every layout, and FeatureStream.features()."""
+    import os
+    import subprocess
+    import sys
+
+    clip = make_clip(70, seed=11, p_inf=0.05)
+    np.save(tmp_path / "clip.npy", clip)
+    code = (
+        "import sys, numpy as np, signrt; from signrt import _native; "
+        "x = np.load(sys.argv[1]); s = signrt.FeatureStream('islr118'); "
+        "[s.push(f) for f in x]; "
+        "np.savez(sys.argv[2], simd=np.array(_native.simd), c=signrt.preprocess(x)[0], "
+        "f=signrt.preprocess(np.asfortranarray(x, dtype=np.float64))[0], "
+        "s=s.features()[0])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SIGNRT_DISABLE_SIMD"}
+    env["SIGNRT_SIMD"] = wanted
+    out = tmp_path / "out.npz"
+    subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "clip.npy"), str(out)],
+        env=env, check=True, timeout=120,
+    )
+    got = np.load(out)
+    order = ["baseline", "avx2", "avx512"]
+    # the set asked for, or the CPU's widest if it lacks that one
+    assert order.index(str(got["simd"])) <= order.index(wanted)
+    if wanted == "baseline" or _native.simd != "baseline":
+        assert str(got["simd"]) == min(wanted, _native.simd, key=order.index)
+    stream = FeatureStream("islr118")
+    for f in clip:
+        stream.push(f)
+    here = {"c": preprocess(clip)[0], "f": preprocess(np.asfortranarray(clip, np.float64))[0],
+            "s": stream.features()[0]}
+    for k, v in here.items():
+        assert np.array_equal(v.view(np.uint32), got[k].view(np.uint32)), k
+
+
 # ----------------------------------------------------------------------------- threads
 def test_several_threads_preprocess_at_once():
     spec = FeatureSpec.preset("islr118")
@@ -516,3 +557,206 @@ def test_batch_works_in_a_forked_child():
         pytest.fail("preprocess_batch hung in a forked child")
     assert child.exitcode == 0
     assert queue.get(timeout=5) == (8, 64, 708)
+
+
+# ----------------------------------------------------------------------------- layouts
+# Every layout a clip arrives in, as a function of a C-order float32 clip giving the same
+# values: the native core reads float32/float64 views of any strides in place.
+LAYOUTS: dict[str, Any] = {
+    "c-float32": lambda x: x,
+    "c-float64": lambda x: x.astype(np.float64),
+    "fortran": np.asfortranarray,
+    "fortran-float64": lambda x: np.asfortranarray(x, dtype=np.float64),
+    # pandas' df[["x", "y", "z"]].values: a Fortran-order (T·543, 3) float64 array reshaped
+    "pandas": lambda x: np.asfortranarray(x.reshape(-1, 3), dtype=np.float64).reshape(-1, 543, 3),
+    "frames-reversed": lambda x: x[::-1].copy()[::-1],
+    "all-axes-reversed": lambda x: x[::-1, ::-1, ::-1].copy()[::-1, ::-1, ::-1],
+    "sliced": lambda x: np.repeat(np.repeat(x, 2, axis=0), 2, axis=2)[::2, :, ::2],
+    "landmark-major": lambda x: x.transpose(1, 0, 2).copy().transpose(1, 0, 2),
+    "byte-swapped": lambda x: x.astype(">f4"),
+    "byte-swapped-float64": lambda x: np.asfortranarray(x, dtype=">f8"),
+}
+# The layouts read in place (no conversion of the clip).
+IN_PLACE = [k for k in LAYOUTS if not k.startswith("byte-swapped")]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    spec=specs(),
+    t_frac=st.floats(0.0, 2.5),
+    seed=st.integers(0, 2**32 - 1),
+    layout=st.sampled_from(sorted(LAYOUTS)),
+    p_missing=st.sampled_from([0.0, 0.3, 1.0]),
+)
+def test_every_layout_same_bits_and_parity(spec, t_frac, seed, layout, p_missing):
+    clip = make_clip(int(t_frac * spec.max_len), seed, p_missing, p_inf=0.01)
+    x = LAYOUTS[layout](clip)
+    np.testing.assert_array_equal(x, clip)
+    want, want_mask = preprocess(clip, spec)
+    got, got_mask = preprocess(x, spec)
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    np.testing.assert_array_equal(got_mask, want_mask)
+    assert_parity(x, spec)
+    # batch and stream read the same views
+    bf, bm = preprocess_batch([x, LAYOUTS[layout](clip[: len(clip) // 2])], spec)
+    assert np.array_equal(bf[0].view(np.uint32), want.view(np.uint32))
+    np.testing.assert_array_equal(bm[0], want_mask)
+    packed, strided = FeatureStream(spec), FeatureStream(spec)
+    for i in range(min(len(clip), spec.max_len + 3)):
+        packed.push(clip[i])
+        strided.push(x[i])
+    for a, b in zip(packed.features(), strided.features(), strict=True):
+        assert np.array_equal(a.view(np.uint32), b.view(np.uint32))
+
+
+@pytest.mark.parametrize("layout", IN_PLACE)
+def test_layouts_are_read_in_place(layout):
+    """No full-clip conversion: the call allocates (numpy, traced) far less than the clip."""
+    import tracemalloc
+
+    spec = FeatureSpec.preset("islr118")
+    x = LAYOUTS[layout](make_clip(1500, seed=3))  # 9.8 MB as float32
+    batch = [x, x[::-1]]
+    preprocess(x, spec)  # warm up (caches, the thread pool)
+    preprocess_batch(batch, spec)
+    stream = FeatureStream(spec)
+    tracemalloc.start()
+    try:
+        preprocess(x, spec)
+        preprocess_batch(batch, spec)
+        for frame in x[:100]:
+            stream.push(frame)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # outputs: 2 × 181 KB features; a conversion would be ≥ 9.8 MB
+    assert peak < 1_000_000, f"{layout}: {peak} bytes allocated"
+
+
+def test_the_in_place_check_sees_a_conversion():
+    """The check above can fail: a byte-swapped clip takes one conversion."""
+    import tracemalloc
+
+    x = LAYOUTS["byte-swapped"](make_clip(1500, seed=3))
+    preprocess(x)
+    tracemalloc.start()
+    try:
+        preprocess(x)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak > x.size * 8
+
+
+def test_pandas_and_polars_loaded_clips_match(tmp_path):
+    """Clips loaded the way users load Kaggle parquet files, read in place."""
+    pd = pytest.importorskip("pandas")
+    pl = pytest.importorskip("polars")
+    clip = make_clip(30, seed=4).astype(np.float64)
+    flat = clip.reshape(-1, 3)
+    df = pd.DataFrame({"x": flat[:, 0], "y": flat[:, 1], "z": flat[:, 2]})
+    from_pandas = df[["x", "y", "z"]].values.reshape(-1, 543, 3)
+    from_polars = pl.DataFrame(df).select(["x", "y", "z"]).to_numpy().reshape(-1, 543, 3)
+    want = preprocess(clip)
+    for x in (from_pandas, from_polars):
+        np.testing.assert_array_equal(x, clip)
+        got = preprocess(x)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
+# ----------------------------------------------------------------------------- contract edges
+@pytest.mark.parametrize("kind", ["none", "reference_rms"])
+def test_float32_overflow_becomes_nan_fill_in_both(kind):
+    """DESIGN §3 step 7: a value that would overflow float32 becomes nan_fill (both sides)."""
+    base = FeatureSpec.preset("islr118", nan_fill=-1.0)
+    spec = base if kind != "none" else base.replace(normalize={"kind": "none"})
+    clip = make_clip(6, seed=5, p_missing=0.0, empty_frames=0.0, no_hands=0.0)
+    clip[::2, 468:489, 0] = np.float32(3e38)
+    clip[1::2, 468:489, 0] = np.float32(-3e38)  # motion 6e38: over float32's range
+    ref, _ = preprocess_reference(clip, spec)
+    assert np.isfinite(ref).all()
+    if kind == "none":
+        assert (ref == -1.0).sum() > 0
+    assert_parity(clip, spec)
+    nat, _ = preprocess(clip, spec)
+    np.testing.assert_array_equal(nat, ref)
+
+
+# ----------------------------------------------------------------------------- stream precision
+@settings(max_examples=15, deadline=None)
+@given(
+    name=st.sampled_from(PRESETS),
+    seed=st.integers(0, 2**32 - 1),
+    at=st.integers(0, 40),
+    factor=st.sampled_from([1e4, 1e8, -1e8, 1e12]),
+)
+def test_stream_after_an_outlier_frame_equals_preprocess(name, seed, at, factor):
+    spec = FeatureSpec.preset(name, max_len=16)
+    frames = make_clip(60, seed, p_missing=0.1, empty_frames=0.0)
+    frames[at] *= np.float32(factor)
+    stream = FeatureStream(spec)
+    for i, frame in enumerate(frames):
+        stream.push(frame)
+        window = frames[max(0, i + 1 - spec.max_len) : i + 1]
+        want, want_mask = preprocess(window, spec)
+        got, got_mask = stream.features()
+        np.testing.assert_array_equal(got_mask, want_mask)
+        assert float(np.abs(got - want).max()) <= 1e-4, (i, float(np.abs(got - want).max()))
+
+
+# ----------------------------------------------------------------------------- allocation
+@pytest.fixture
+def alloc_limit():
+    """A 64 MiB allocation limit in the native core for one test (restored after)."""
+    previous = _native._set_alloc_limit(1 << 26)
+    yield
+    _native._set_alloc_limit(previous)
+
+
+def huge_spec() -> FeatureSpec:
+    """The largest spec validation accepts: 543 landmarks, xyz, 16 lags, max_len 1211.
+
+    134 MB of features per clip, over the 64 MiB limit of ``alloc_limit``.
+    """
+    return FeatureSpec.from_json(
+        json.dumps(
+            {
+                "version": 1,
+                "layout": "holistic-543",
+                "landmarks": list(range(543)),
+                "coords": 3,
+                "normalize": {"kind": "none"},
+                "max_len": 1211,
+                "fit": "truncate",
+                "motion_lags": list(range(1, 17)),
+                "drop_empty_frames": True,
+                "nan_fill": 0.0,
+            }
+        )
+    )
+
+
+@pytest.mark.usefixtures("alloc_limit")
+def test_huge_spec_is_an_allocation_error():
+    spec = huge_spec()
+    clip = make_clip(2, seed=1)
+    with pytest.raises(signrt.AllocationError, match="features") as info:
+        preprocess(clip, spec)
+    assert isinstance(info.value, MemoryError) and isinstance(info.value, SignrtError)
+    with pytest.raises(signrt.AllocationError):
+        preprocess_batch([clip], spec)
+    stream = FeatureStream(spec)  # the window itself fits under the limit
+    stream.push(clip[0])
+    with pytest.raises(signrt.AllocationError):
+        stream.features()
+
+
+@pytest.mark.usefixtures("alloc_limit")
+def test_batch_of_40000_empty_clips_is_an_allocation_error():
+    empty = np.zeros((0, 543, 3), np.float32)
+    with pytest.raises(signrt.AllocationError, match="features"):
+        preprocess_batch([empty] * 40_000, "islr118")  # 7.3 GB of features
+    # below the limit the same call works
+    feats, mask = preprocess_batch([empty] * 100, "islr118")
+    assert feats.shape == (100, 64, 708) and not mask.any()

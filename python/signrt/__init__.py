@@ -23,6 +23,7 @@ from . import layouts
 from ._lazy import lazy_module
 from ._version import package_version
 from .errors import (
+    AllocationError,
     DataError,
     DeviceError,
     ModelError,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 __version__ = package_version()
 
 __all__ = [
+    "AllocationError",
     "DataError",
     "DeviceError",
     "Event",

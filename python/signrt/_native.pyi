@@ -14,6 +14,9 @@ MAX_LEN_LIMIT: int
 MAX_LAGS: int
 MAX_VALUES_PER_CLIP: int
 
+def _set_alloc_limit(bytes: int) -> int:
+    """Set the largest single allocation (bytes) of the core; returns the previous limit."""
+
 class Spec:
     """A FeatureSpec: the one implementation of DESIGN §3 (validation, JSON, presets).
 
@@ -74,8 +77,10 @@ def preprocess(
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """(T, 543, 3) -> features (max_len, F) float32, mask (max_len,) float32.
 
-    Zero-copy for C-contiguous float32/float64; any other real dtype or layout is converted
-    once. Raises signrt.errors.ShapeError (expected vs got) for another shape or dtype.
+    Zero-copy for float32/float64 views of any strides (C or Fortran order, sliced,
+    reversed) in native byte order; any other real dtype, byte order or alignment is
+    converted once. Raises signrt.errors.ShapeError (expected vs got) for another shape or
+    dtype, signrt.errors.AllocationError if the output cannot be allocated.
     """
 
 def preprocess_batch(
@@ -91,7 +96,7 @@ class Stream:
 
     def __init__(self, spec: Spec) -> None: ...
     def push(self, frame: npt.ArrayLike) -> None:
-        """Append one (543, 3) frame, evicting the oldest when the window is full."""
+        """Append one (543, 3) frame (any strides, read in place), evicting the oldest."""
     def features(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """Features of the window; equal to preprocess() of the same frames."""
     def reset(self) -> None: ...

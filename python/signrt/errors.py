@@ -14,6 +14,7 @@ exception is a bug and shows its traceback.
 from __future__ import annotations
 
 __all__ = [
+    "AllocationError",
     "ConfigError",
     "DataError",
     "DeviceError",
@@ -94,3 +95,12 @@ class EngineOptionError(OptionError):
 
 class StreamOptionError(OptionError):
     """A :class:`~signrt.stream.Stream` option is out of range or belongs to the other mode."""
+
+
+class AllocationError(SignrtError, MemoryError):
+    """Memory for an output or working buffer could not be had.
+
+    Raised when a request's size (from a clip's length, the batch size or a spec's
+    ``max_len``, landmarks and lags) overflows, is over the native core's allocation limit
+    or is refused by the allocator; the message names the buffer and its size.
+    """

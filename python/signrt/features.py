@@ -95,9 +95,11 @@ def preprocess(
 
     Raises:
         ShapeError: If the clip is not (T, 543, 3).
+        AllocationError: If the output or working memory cannot be allocated.
     """
     # The native module checks shape and dtype itself (same ShapeError messages as
-    # _as_clip) and converts anything that is not C-contiguous float32/float64 once.
+    # _as_clip) and reads float32/float64 views of any strides in place; any other dtype,
+    # byte order or alignment is converted once.
     return _native_module().preprocess(clip, _native_spec(_resolve(spec)))  # type: ignore[no-any-return]
 
 
@@ -115,9 +117,10 @@ def preprocess_batch(
 
     Raises:
         ShapeError: If any clip is not (T, 543, 3); the message names its position.
+        AllocationError: If the (B, max_len, F) output cannot be allocated.
     """
-    # The native module checks every clip (ShapeError naming its position) and converts
-    # each one at most once.
+    # The native module checks every clip (ShapeError naming its position), reads
+    # float32/float64 views of any strides in place and converts any other at most once.
     return _native_module().preprocess_batch(clips, _native_spec(_resolve(spec)))  # type: ignore[no-any-return]
 
 
@@ -283,11 +286,13 @@ def preprocess_reference(
             d[: t - k] = x[k:] - x[: t - k]
         parts.append(d)
     feats = np.concatenate(parts, axis=2)  # (T', P, C_out)
-    # 7. nan_fill
-    feats = np.where(np.isnan(feats), s.nan_fill, feats)
+    # 7. nan_fill: missing values, and values that do not fit in a finite float32
+    with np.errstate(over="ignore", invalid="ignore"):
+        feats32 = feats.astype(np.float32)  # (T', P, C_out)
+    feats32[~np.isfinite(feats32)] = s.nan_fill
     # 8. pad
     out = np.zeros((s.max_len, s.num_features), dtype=np.float32)
-    out[:t] = feats.reshape(t, s.num_features)
+    out[:t] = feats32.reshape(t, s.num_features)
     mask = np.zeros(s.max_len, dtype=np.float32)
     mask[:t] = 1.0
     return out, mask

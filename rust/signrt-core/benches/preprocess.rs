@@ -6,7 +6,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use signrt_core::fixtures::islr118;
 use signrt_core::{
-    preprocess, preprocess_batch, preprocess_into, ClipRef, Fit, FrameRef, Scratch, Stream,
+    preprocess, preprocess_batch, preprocess_with_scratch, ClipRef, Fit, FrameRef, Scratch, Stream,
     FRAME_LEN,
 };
 
@@ -45,7 +45,7 @@ fn bench_clip(c: &mut Criterion) {
             let x = clip(t, t as u64);
             group.throughput(Throughput::Elements(t as u64));
             group.bench_with_input(BenchmarkId::new(format!("{fit:?}"), t), &x, |b, x| {
-                b.iter(|| preprocess(ClipRef::F32(black_box(x)), &spec).unwrap());
+                b.iter(|| preprocess(ClipRef::from_f32(black_box(x)).unwrap(), &spec).unwrap());
             });
         }
     }
@@ -57,8 +57,8 @@ fn bench_clip(c: &mut Criterion) {
     let mut scratch = Scratch::new();
     group.bench_function("into/64", |b| {
         b.iter(|| {
-            preprocess_into(
-                ClipRef::F32(black_box(&x)),
+            preprocess_with_scratch(
+                ClipRef::from_f32(black_box(&x)).unwrap(),
                 &spec,
                 &mut feats,
                 &mut mask,
@@ -75,7 +75,10 @@ fn bench_batch(c: &mut Criterion) {
     let clips: Vec<Vec<f32>> = (0..256)
         .map(|i| clip(16 + (i * 37) % 200, i as u64))
         .collect();
-    let refs: Vec<ClipRef<'_>> = clips.iter().map(|x| ClipRef::F32(x)).collect();
+    let refs: Vec<ClipRef<'_>> = clips
+        .iter()
+        .map(|x| ClipRef::from_f32(x).unwrap())
+        .collect();
     let mut group = c.benchmark_group("batch");
     group.throughput(Throughput::Elements(refs.len() as u64));
     group.sample_size(20);
@@ -89,12 +92,14 @@ fn bench_stream(c: &mut Criterion) {
     let spec = islr118(64, Fit::Truncate);
     let frames = clip(256, 7);
     let mut group = c.benchmark_group("stream");
-    let mut stream = Stream::new(spec.clone());
+    let mut stream = Stream::new(spec.clone()).unwrap();
     let mut i = 0;
     group.bench_function("push", |b| {
         b.iter(|| {
             let f = &frames[i * FRAME_LEN..(i + 1) * FRAME_LEN];
-            stream.push(FrameRef::F32(black_box(f))).unwrap();
+            stream
+                .push(FrameRef::from_f32(black_box(f)).unwrap())
+                .unwrap();
             i = (i + 1) % 256;
         });
     });

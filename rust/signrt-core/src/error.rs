@@ -22,6 +22,13 @@ pub enum Error {
     /// A model (or its engine) produced output that cannot be used.
     #[error("{0}")]
     Model(String),
+    /// Memory for an output or working buffer could not be had: its size overflows, is
+    /// over [`crate::alloc::limit`], or the allocator refused it.
+    #[error("{0}")]
+    Alloc(String),
+    /// A bug in signrt (an invariant that should always hold did not).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {

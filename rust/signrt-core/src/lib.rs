@@ -2,8 +2,8 @@
 //!
 //! * [`FeatureSpec`]: the JSON preprocessing contract (DESIGN §3): its one implementation
 //!   (validation, JSON forms, fingerprint, presets), of which `signrt.FeatureSpec` is a view.
-//! * [`preprocess`] / [`preprocess_batch`]: a clip (T × 543 × 3) → features (max_len × F)
-//!   and mask (max_len), many clips in parallel with rayon.
+//! * [`preprocess`] / [`preprocess_batch`]: a clip (a (T, 543, 3) view of any strides) →
+//!   features (max_len × F) and mask (max_len), many clips in parallel with rayon.
 //! * [`Stream`]: a sliding window of the last max_len frames with O(P·C) `push`.
 //!
 //! Non-finite input values (NaN, ±inf) are missing landmarks; the output is always finite.
@@ -12,6 +12,7 @@
 // Numeric loops index several parallel arrays by channel; iterator chains read worse.
 #![allow(clippy::needless_range_loop)]
 
+pub mod alloc;
 pub mod doc;
 pub mod error;
 #[cfg(any(test, feature = "fixtures"))]
@@ -25,9 +26,10 @@ pub mod stream;
 
 pub use doc::Doc;
 pub use error::{Error, Result};
+pub use ndarray;
 pub use preprocess::{
-    preprocess, preprocess_batch, preprocess_batch_into, preprocess_into, preprocess_to, ClipRef,
-    Isa, Sample, Scratch,
+    preprocess, preprocess_batch, preprocess_batch_into, preprocess_into, preprocess_with_scratch,
+    ClipRef, Isa, Sample, Scratch,
 };
 pub use scores::softmax_topk;
 pub use spec::{

@@ -14,10 +14,11 @@
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use ndarray::{ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::spec::{FeatureSpec, Fit, Normalize, FRAME_LEN, NUM_COORDS, SHOULDERS};
+use crate::spec::{FeatureSpec, Fit, Normalize, FRAME_LEN, NUM_COORDS, NUM_LANDMARKS, SHOULDERS};
 
 /// Fallback centre where a centre statistic has no value.
 pub const CENTRE_FALLBACK: f64 = 0.5;
@@ -31,8 +32,8 @@ pub trait Sample: Copy + Send + Sync + 'static {
     /// The value as f64.
     fn to_f64(self) -> f64;
 
-    /// Copy the selected values of one frame (543 × 3 values) into `row` ((P, C), output
-    /// order) as f64, as they are (±inf and NaN included).
+    /// Copy the selected values of one C-order frame (543 × 3 values) into `row` ((P, C),
+    /// output order) as f64, as they are (±inf and NaN included).
     #[doc(hidden)]
     #[inline(always)]
     fn gather<const C: usize>(frame: &[Self], spec: &FeatureSpec, row: &mut [f64]) {
@@ -50,7 +51,7 @@ impl Sample for f32 {
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     fn gather<const C: usize>(frame: &[f32], spec: &FeatureSpec, row: &mut [f64]) {
-        crate::simd::gather_f32_points(frame, spec.landmarks(), C, row);
+        crate::simd::gather_f32_points(frame, spec.gather_order(), C, row);
     }
 }
 
@@ -61,37 +62,73 @@ impl Sample for f64 {
     }
 }
 
-/// A clip borrowed from the caller: T frames of 543 × 3 values, C order (frame, landmark,
-/// coordinate), in one of the element types the core reads without conversion.
+/// A clip borrowed from the caller: a (T, 543, 3) view (frame, landmark, coordinate) with
+/// any strides (C or Fortran order, sliced, reversed), in one of the element types the
+/// core reads without conversion.
 #[derive(Debug, Clone, Copy)]
 pub enum ClipRef<'a> {
-    /// float32 values (zero-copy view of a C-contiguous float32 array).
-    F32(&'a [f32]),
+    /// float32 values.
+    F32(ArrayView3<'a, f32>),
     /// float64 values.
-    F64(&'a [f64]),
+    F64(ArrayView3<'a, f64>),
 }
 
-impl ClipRef<'_> {
-    /// Number of values.
-    pub fn len(&self) -> usize {
+impl<'a> ClipRef<'a> {
+    /// A C-order clip stored flat: `x.len()` must be a multiple of 543 × 3.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if it is not.
+    pub fn from_f32(x: &'a [f32]) -> Result<Self> {
+        Ok(ClipRef::F32(clip_view(x)?))
+    }
+
+    /// [`ClipRef::from_f32`] for float64 values.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the length is not a multiple of 543 × 3.
+    pub fn from_f64(x: &'a [f64]) -> Result<Self> {
+        Ok(ClipRef::F64(clip_view(x)?))
+    }
+
+    /// The view's shape.
+    pub fn shape(&self) -> &[usize] {
         match self {
-            ClipRef::F32(x) => x.len(),
-            ClipRef::F64(x) => x.len(),
+            ClipRef::F32(x) => x.shape(),
+            ClipRef::F64(x) => x.shape(),
         }
     }
 
-    /// Whether the clip has no value at all (T = 0).
+    /// Whether the clip has no frame (T = 0).
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.shape()[0] == 0
     }
 
     /// T, the number of frames.
     ///
     /// # Errors
-    /// [`Error::Shape`] if the length is not a multiple of 543 × 3.
+    /// [`Error::Shape`] if the view is not (T, 543, 3).
     pub fn num_frames(&self) -> Result<usize> {
-        frames_of(self.len())
+        check_clip_shape(self.shape())
     }
+}
+
+impl<'a> From<ArrayView3<'a, f32>> for ClipRef<'a> {
+    fn from(x: ArrayView3<'a, f32>) -> Self {
+        ClipRef::F32(x)
+    }
+}
+
+impl<'a> From<ArrayView3<'a, f64>> for ClipRef<'a> {
+    fn from(x: ArrayView3<'a, f64>) -> Self {
+        ClipRef::F64(x)
+    }
+}
+
+/// A flat C-order clip as a (T, 543, 3) view.
+fn clip_view<S>(x: &[S]) -> Result<ArrayView3<'_, S>> {
+    let t = frames_of(x.len())?;
+    ArrayView3::from_shape((t, NUM_LANDMARKS, NUM_COORDS), x)
+        .map_err(|e| Error::Internal(format!("clip view: {e}")))
 }
 
 pub(crate) fn frames_of(len: usize) -> Result<usize> {
@@ -103,7 +140,80 @@ pub(crate) fn frames_of(len: usize) -> Result<usize> {
     Ok(len / FRAME_LEN)
 }
 
-/// Reusable working memory of [`preprocess_into`].
+/// T if `shape` is (T, 543, 3).
+pub(crate) fn check_clip_shape(shape: &[usize]) -> Result<usize> {
+    match shape {
+        [t, NUM_LANDMARKS, NUM_COORDS] => Ok(*t),
+        _ => Err(Error::Shape(format!(
+            "expected a clip of shape (T, {NUM_LANDMARKS}, {NUM_COORDS}), got {shape:?}"
+        ))),
+    }
+}
+
+/// One frame (543 × 3 values) in the memory layout the gather reads it with; chosen per
+/// frame by [`FrameView::of`], so that a view of any strides is read in place.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum FrameView<'a, S> {
+    /// C order: value (l, ch) at `3·l + ch` (C-contiguous clips, reversed or sliced frames).
+    Packed(&'a [S]),
+    /// Every coordinate contiguous over the landmarks: value (l, ch) at `cols[ch][l]`
+    /// (Fortran order, pandas' and polars' `to_numpy()` of x, y, z columns).
+    Columns([&'a [S]; NUM_COORDS]),
+    /// Any other strides (read element by element).
+    Strided(ArrayView2<'a, S>),
+}
+
+impl<'a, S: Sample> FrameView<'a, S> {
+    /// The fastest way to read `frame` ((543, 3), any strides).
+    #[inline(always)]
+    pub(crate) fn of(frame: ArrayView2<'a, S>) -> Self {
+        if let Some(s) = frame.to_slice() {
+            return FrameView::Packed(s);
+        }
+        let col = |ch: usize| frame.index_axis_move(Axis(1), ch).to_slice();
+        if let (Some(x), Some(y), Some(z)) = (col(0), col(1), col(2)) {
+            return FrameView::Columns([x, y, z]);
+        }
+        FrameView::Strided(frame)
+    }
+
+    /// Value (landmark `l`, coordinate `ch`) as f64.
+    #[inline(always)]
+    pub(crate) fn get(&self, l: usize, ch: usize) -> f64 {
+        match self {
+            FrameView::Packed(s) => s[l * NUM_COORDS + ch].to_f64(),
+            FrameView::Columns(cols) => cols[ch][l].to_f64(),
+            FrameView::Strided(v) => v[[l, ch]].to_f64(),
+        }
+    }
+
+    /// [`Sample::gather`] for any layout: the selected values of the frame into `row`
+    /// ((P, C), output order), as they are.
+    #[inline(always)]
+    pub(crate) fn gather<const C: usize>(&self, spec: &FeatureSpec, row: &mut [f64]) {
+        match self {
+            FrameView::Packed(s) => S::gather::<C>(s, spec, row),
+            FrameView::Columns(cols) => {
+                let (row, _) = row.as_chunks_mut::<C>();
+                for &(l, p) in spec.gather_order() {
+                    for ch in 0..C {
+                        row[p][ch] = cols[ch][l].to_f64();
+                    }
+                }
+            }
+            FrameView::Strided(v) => {
+                let (row, _) = row.as_chunks_mut::<C>();
+                for &(l, p) in spec.gather_order() {
+                    for ch in 0..C {
+                        row[p][ch] = v[[l, ch]].to_f64();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reusable working memory of [`preprocess_with_scratch`].
 #[derive(Debug, Default)]
 pub struct Scratch {
     /// Selected values of the kept frames, (T_kept, P, C).
@@ -145,10 +255,10 @@ pub(crate) struct CentreSums {
 }
 
 /// The per-frame normalisation inputs: centre candidate per channel (NaN if missing) and
-/// the shoulder distance (NaN if missing or not used).
+/// the shoulder distance (NaN if missing or not used). `frame(l, ch)` reads a value.
 #[inline]
 pub(crate) fn frame_norm_inputs(
-    frame: impl Fn(usize) -> f64,
+    frame: impl Fn(usize, usize) -> f64,
     spec: &FeatureSpec,
 ) -> ([f64; NUM_COORDS], f64) {
     let c = spec.coords();
@@ -157,16 +267,16 @@ pub(crate) fn frame_norm_inputs(
     match spec.normalize() {
         Normalize::ReferenceRms { reference } => {
             for (ch, slot) in centre.iter_mut().enumerate().take(c) {
-                *slot = frame(reference * NUM_COORDS + ch);
+                *slot = frame(reference, ch);
             }
         }
         Normalize::Shoulders => {
             let [a, b] = SHOULDERS;
             for (ch, slot) in centre.iter_mut().enumerate().take(c) {
-                *slot = (frame(a * NUM_COORDS + ch) + frame(b * NUM_COORDS + ch)) / 2.0;
+                *slot = (frame(a, ch) + frame(b, ch)) / 2.0;
             }
-            let dx = frame(a * NUM_COORDS) - frame(b * NUM_COORDS);
-            let dy = frame(a * NUM_COORDS + 1) - frame(b * NUM_COORDS + 1);
+            let dx = frame(a, 0) - frame(b, 0);
+            let dy = frame(a, 1) - frame(b, 1);
             dist = (dx * dx + dy * dy).sqrt();
         }
         Normalize::None => {}
@@ -186,20 +296,6 @@ impl CentreSums {
         if !dist.is_nan() {
             self.dist_sum += dist;
             self.dist_count += 1;
-        }
-    }
-
-    #[inline]
-    pub fn sub(&mut self, centre: &[f64; NUM_COORDS], dist: f64) {
-        for ch in 0..NUM_COORDS {
-            if !centre[ch].is_nan() {
-                self.sum[ch] -= centre[ch];
-                self.count[ch] -= 1;
-            }
-        }
-        if !dist.is_nan() {
-            self.dist_sum -= dist;
-            self.dist_count -= 1;
         }
     }
 
@@ -276,24 +372,6 @@ pub(crate) fn emit<'a>(
     }
 }
 
-/// `s` as consecutive arrays of N (a trailing remainder is left out); `<[T]>::as_chunks`
-/// without needing Rust 1.88.
-#[inline(always)]
-fn as_arrays<T, const N: usize>(s: &[T]) -> &[[T; N]] {
-    assert!(N > 0);
-    // SAFETY: [T; N] has the size N·size_of::<T>() and the alignment of T, and the
-    // len / N arrays lie inside `s`, whose lifetime the result borrows.
-    unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<[T; N]>(), s.len() / N) }
-}
-
-/// Mutable [`as_arrays`].
-#[inline(always)]
-fn as_arrays_mut<T, const N: usize>(s: &mut [T]) -> &mut [[T; N]] {
-    assert!(N > 0);
-    // SAFETY: as in `as_arrays`; the result borrows `s` mutably, so it is the only access.
-    unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<[T; N]>(), s.len() / N) }
-}
-
 /// [`emit`] for C coordinates, NL lags and CO = C·(1 + NL) output channels per point.
 #[inline(always)]
 fn emit_fixed<'a, const C: usize, const NL: usize, const CO: usize>(
@@ -313,15 +391,15 @@ fn emit_fixed<'a, const C: usize, const NL: usize, const CO: usize>(
     let m: [f64; C] = std::array::from_fn(|ch| affine.centre[ch]);
     let inv: [f64; C] = std::array::from_fn(|ch| affine.inv_scale[ch]);
     for t in 0..rows {
-        let out = as_arrays_mut::<f32, CO>(&mut feats[t * f..(t + 1) * f]);
-        let cur = as_arrays::<f64, C>(row(t));
+        let (out, _) = feats[t * f..(t + 1) * f].as_chunks_mut::<CO>();
+        let (cur, _) = row(t).as_chunks::<C>();
         let out = &mut out[..p_count];
         let cur = &cur[..p_count];
         // Rows whose every lag is inside the clip take the straight-line path.
         let all_inside = lags.iter().all(|&k| t + k < rows);
         if all_inside {
             let next: [&[[f64; C]]; NL] =
-                std::array::from_fn(|j| &as_arrays::<f64, C>(row(t + lags[j]))[..p_count]);
+                std::array::from_fn(|j| &row(t + lags[j]).as_chunks::<C>().0[..p_count]);
             for p in 0..p_count {
                 let x = cur[p];
                 let o = &mut out[p];
@@ -420,13 +498,16 @@ fn emit_c<'a, const C: usize>(
 /// Steps 1–2 and the inputs of step 3: select the used values of every frame into
 /// `sel` (dropping empty frames if the spec says so) and sum the centre/scale inputs.
 /// Returns the number of kept frames.
+///
+/// # Errors
+/// [`Error::Alloc`] if `sel` cannot grow to T·P·C values.
 #[inline(always)]
 fn select<S: Sample>(
-    clip: &[S],
+    clip: ArrayView3<'_, S>,
     spec: &FeatureSpec,
     sel: &mut Vec<f64>,
     sums: &mut CentreSums,
-) -> usize {
+) -> Result<usize> {
     match spec.coords() {
         2 => select_c::<S, 2>(clip, spec, sel, sums),
         _ => select_c::<S, 3>(clip, spec, sel, sums),
@@ -435,35 +516,74 @@ fn select<S: Sample>(
 
 #[inline(always)]
 fn select_c<S: Sample, const C: usize>(
-    clip: &[S],
+    clip: ArrayView3<'_, S>,
     spec: &FeatureSpec,
     sel: &mut Vec<f64>,
     sums: &mut CentreSums,
-) -> usize {
-    let t_in = clip.len() / FRAME_LEN;
+) -> Result<usize> {
+    let t_in = clip.shape()[0];
     let pc = spec.num_points() * C;
     // Grow only: every value that is read later is written first.
-    if sel.len() < t_in * pc {
-        sel.resize(t_in * pc, f64::NAN);
-    }
+    let need = crate::alloc::checked_len(&[t_in, pc], 8, "the selected values of a clip")?;
+    crate::alloc::grow(sel, need, f64::NAN, "the selected values of a clip")?;
     let drop = spec.drop_empty_frames();
     let needs_norm = spec.normalize() != Normalize::None;
     let mut kept = 0;
-    for frame in clip.chunks_exact(FRAME_LEN) {
+    let (base, strides) = (clip.as_ptr(), clip.strides());
+    for (t, frame) in clip.axis_iter(Axis(0)).enumerate() {
+        if t + PREFETCH_AHEAD < t_in {
+            let ahead = base.wrapping_offset((t + PREFETCH_AHEAD) as isize * strides[0]);
+            prefetch_frame::<S, C>(ahead, strides[1], strides[2], spec);
+        }
+        let frame = FrameView::of(frame);
         let row = &mut sel[kept * pc..(kept + 1) * pc];
         // A plain gather (values as they are, ±inf included) with no per-value test: later
         // passes treat any non-finite value as missing, and count the present ones.
-        S::gather::<C>(frame, spec, row);
+        frame.gather::<C>(spec, row);
         if drop && !row.iter().any(|v| is_present(*v)) {
             continue;
         }
         if needs_norm {
-            let (centre, dist) = frame_norm_inputs(|i| finite_or_nan(frame[i].to_f64()), spec);
+            let (centre, dist) = frame_norm_inputs(|l, ch| finite_or_nan(frame.get(l, ch)), spec);
             sums.add(&centre, dist);
         }
         kept += 1;
     }
-    kept
+    Ok(kept)
+}
+
+/// How many frames ahead of the gather [`prefetch_frame`] asks for the input's cache lines.
+const PREFETCH_AHEAD: usize = 4;
+
+/// Ask for the cache lines the gather will read from the frame at `frame` (landmark
+/// stride `s1`, coordinate stride `s2`, in elements): the gather is scattered within a
+/// frame, which the hardware prefetchers do not follow, so without this hint a clip that
+/// is not in cache costs one memory latency after another. Only computes addresses (no
+/// access), so any strides are fine.
+#[inline(always)]
+fn prefetch_frame<S, const C: usize>(frame: *const S, s1: isize, s2: isize, spec: &FeatureSpec) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // One line per channel when the coordinates of a landmark are apart (columns).
+        let channels = if (s2.unsigned_abs() * std::mem::size_of::<S>()) < 64 {
+            1
+        } else {
+            C
+        };
+        let mut last = [usize::MAX; NUM_COORDS];
+        for &(l, _) in spec.gather_order() {
+            for ch in 0..channels {
+                let p = frame.wrapping_offset(l as isize * s1 + ch as isize * s2);
+                let line = p as usize >> 6;
+                if line != last[ch] {
+                    last[ch] = line;
+                    crate::simd::prefetch(p);
+                }
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (frame, s1, s2, spec);
 }
 
 /// Whether a selected value is present (finite). Written as a float compare (NaN compares
@@ -477,8 +597,8 @@ fn is_present(v: f64) -> bool {
 /// loop-carried state, so the loads of a frame overlap).
 #[inline(always)]
 fn gather_portable<S: Sample, const C: usize>(frame: &[S], spec: &FeatureSpec, row: &mut [f64]) {
-    let points = as_arrays::<S, NUM_COORDS>(frame);
-    let row = as_arrays_mut::<f64, C>(row);
+    let (points, _) = frame.as_chunks::<NUM_COORDS>();
+    let (row, _) = row.as_chunks_mut::<C>();
     for &(l, p) in spec.gather_order() {
         let src = &points[l];
         let dst = &mut row[p];
@@ -535,7 +655,7 @@ fn sum_sq_dev<const C: usize, const W: usize>(
     let m: [f64; W] = std::array::from_fn(|i| centre[i % C]);
     let mut sq = [0.0f64; W];
     let mut n = [0u64; W];
-    let blocks = as_arrays::<f64, W>(rows);
+    let (blocks, rest) = rows.as_chunks::<W>();
     for x in blocks {
         for i in 0..W {
             let d = x[i] - m[i];
@@ -544,7 +664,7 @@ fn sum_sq_dev<const C: usize, const W: usize>(
             n[i] += u64::from(present);
         }
     }
-    for (i, &x) in rows[blocks.len() * W..].iter().enumerate() {
+    for (i, &x) in rest.iter().enumerate() {
         let d = x - m[i];
         if is_present(d) {
             sq[i] += d * d;
@@ -592,13 +712,15 @@ fn normalize_rows_c<const C: usize>(src: &[f64], dst: &mut [f64], a: &Affine) {
     }
 }
 
-/// Preprocess one clip into caller-provided output (`feats`: max_len × F, `mask`: max_len).
-/// Every output value is written (the buffers may hold anything before).
+/// Preprocess one clip into caller-provided output (`feats`: max_len × F, `mask`: max_len)
+/// with caller-provided working memory (for a caller that keeps one [`Scratch`] per
+/// thread itself; [`preprocess_into`] uses a thread-local one). Every output value is
+/// written (the buffers may hold anything before).
 ///
 /// # Errors
-/// [`Error::Shape`] if the clip length is not a multiple of 543 × 3 or an output buffer has
-/// the wrong length.
-pub fn preprocess_into(
+/// [`Error::Shape`] if the clip is not (T, 543, 3) or an output buffer has the wrong
+/// length; [`Error::Alloc`] if the scratch memory cannot grow.
+pub fn preprocess_with_scratch(
     clip: ClipRef<'_>,
     spec: &FeatureSpec,
     feats: &mut [f32],
@@ -611,12 +733,13 @@ pub fn preprocess_into(
     }
 }
 
-/// The vector instruction set the hot path of [`preprocess_into`] runs with: the package is
+/// The vector instruction set the hot path of [`preprocess_into`] (and of
+/// [`crate::Stream::features_into`]) runs with: the package is
 /// built for the baseline of its target, so that one wheel runs everywhere, and the wider
 /// paths are the same code compiled with more features, chosen at run time
 /// ([`Isa::active`]). Every path gives bit-identical results (no fused multiply-add, the
 /// same summation order).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Isa {
     /// The target's baseline (SSE2 on x86-64, NEON on aarch64).
     Baseline,
@@ -627,15 +750,33 @@ pub enum Isa {
 }
 
 impl Isa {
-    /// The instruction set in use: [`Isa::detect`], or [`Isa::Baseline`] when the
-    /// environment variable `SIGNRT_DISABLE_SIMD` is set to anything but `0` or nothing
-    /// (read once per process; for ruling the wide paths out when chasing a problem).
+    /// The instruction set in use, chosen once per process from the environment:
+    /// * `SIGNRT_DISABLE_SIMD` set to anything but `0` or nothing: [`Isa::Baseline`] (for
+    ///   ruling the wide paths out when chasing a problem);
+    /// * else `SIGNRT_SIMD` = `baseline`, `avx2` or `avx512`: that set, or the widest the CPU
+    ///   has if it has not that one (e.g. `SIGNRT_SIMD=avx2` on an AVX-512 machine measures
+    ///   what an AVX2-only machine runs); an unknown name is ignored;
+    /// * else [`Isa::detect`].
     pub fn active() -> Isa {
         static ACTIVE: OnceLock<Isa> = OnceLock::new();
-        *ACTIVE.get_or_init(|| match std::env::var_os("SIGNRT_DISABLE_SIMD") {
-            Some(v) if !v.is_empty() && v != "0" => Isa::Baseline,
-            _ => Isa::detect(),
+        *ACTIVE.get_or_init(|| {
+            let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+            if var("SIGNRT_DISABLE_SIMD").is_some_and(|v| v != "0") {
+                return Isa::Baseline;
+            }
+            let cpu = Isa::detect();
+            match var("SIGNRT_SIMD").and_then(|v| Isa::from_name(&v)) {
+                Some(wanted) => wanted.min(cpu),
+                None => cpu,
+            }
         })
+    }
+
+    /// The set of a lower-case name (`baseline`, `avx2`, `avx512`).
+    pub fn from_name(name: &str) -> Option<Isa> {
+        [Isa::Baseline, Isa::Avx2, Isa::Avx512]
+            .into_iter()
+            .find(|isa| isa.name() == name.trim().to_ascii_lowercase())
     }
 
     /// The widest instruction set this CPU supports (detected once per process).
@@ -673,9 +814,9 @@ impl Isa {
 
 /// [`preprocess_into`] on a given instruction set; one the CPU does not support runs the
 /// baseline path.
-fn preprocess_isa<S: Sample>(
+pub(crate) fn preprocess_isa<S: Sample>(
     isa: Isa,
-    clip: &[S],
+    clip: ArrayView3<'_, S>,
     spec: &FeatureSpec,
     feats: &mut [f32],
     mask: &mut [f32],
@@ -704,7 +845,7 @@ macro_rules! isa_variant {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $features)]
         unsafe fn $name<S: Sample>(
-            clip: &[S],
+            clip: ArrayView3<'_, S>,
             spec: &FeatureSpec,
             feats: &mut [f32],
             mask: &mut [f32],
@@ -718,16 +859,64 @@ macro_rules! isa_variant {
 isa_variant!(preprocess_avx2, "avx2");
 isa_variant!(preprocess_avx512, "avx512f,avx512bw,avx512dq,avx512vl");
 
+/// [`emit`] on a given instruction set (the output pass of [`crate::Stream::features_into`]);
+/// one the CPU does not support runs the baseline path.
+pub(crate) fn emit_isa<'a>(
+    isa: Isa,
+    row: impl Fn(usize) -> &'a [f64],
+    rows: usize,
+    affine: &Affine,
+    spec: &FeatureSpec,
+    feats: &mut [f32],
+    mask: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let detected = Isa::detect();
+        if isa == Isa::Avx512 && detected == Isa::Avx512 {
+            // SAFETY: the CPU supports every feature the function is compiled with.
+            return unsafe { emit_avx512(row, rows, affine, spec, feats, mask) };
+        }
+        if isa == Isa::Avx2 && detected != Isa::Baseline {
+            // SAFETY: as above (AVX-512 CPUs have AVX2).
+            return unsafe { emit_avx2(row, rows, affine, spec, feats, mask) };
+        }
+    }
+    let _ = isa;
+    emit(row, rows, affine, spec, feats, mask)
+}
+
+/// `unsafe fn $name`: [`emit`] compiled with the target features `$features`.
+macro_rules! emit_variant {
+    ($name:ident, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        unsafe fn $name<'a>(
+            row: impl Fn(usize) -> &'a [f64],
+            rows: usize,
+            affine: &Affine,
+            spec: &FeatureSpec,
+            feats: &mut [f32],
+            mask: &mut [f32],
+        ) {
+            emit(row, rows, affine, spec, feats, mask)
+        }
+    };
+}
+
+emit_variant!(emit_avx2, "avx2");
+emit_variant!(emit_avx512, "avx512f,avx512bw,avx512dq,avx512vl");
+
 /// The whole of [`preprocess_into`], inlined into each instruction-set variant.
 #[inline(always)]
 fn preprocess_body<S: Sample>(
-    clip: &[S],
+    clip: ArrayView3<'_, S>,
     spec: &FeatureSpec,
     feats: &mut [f32],
     mask: &mut [f32],
     scratch: &mut Scratch,
 ) -> Result<()> {
-    frames_of(clip.len())?;
+    check_clip_shape(clip.shape())?;
     let l = spec.max_len();
     let f = spec.num_features();
     if feats.len() != l * f || mask.len() != l {
@@ -741,7 +930,7 @@ fn preprocess_body<S: Sample>(
     let pc = spec.num_points() * c;
     let mut sums = CentreSums::default();
     let Scratch { sel, fitted } = scratch;
-    let kept = select(clip, spec, sel, &mut sums);
+    let kept = select(clip, spec, sel, &mut sums)?;
     let sel = &sel[..kept * pc];
 
     // 3. statistics over the kept frames
@@ -754,8 +943,7 @@ fn preprocess_body<S: Sample>(
 
     // 4. fit (resampling normalises the rows it interpolates; otherwise emit does)
     if kept > l && spec.fit() == Fit::Resample {
-        fitted.clear();
-        fitted.resize(l * pc, 0.0);
+        crate::alloc::grow(fitted, l * pc, 0.0, "the resampled values of a clip")?;
         resample_normalized(sel, kept, l, pc, c, &affine, fitted);
         let fitted = &fitted[..];
         emit(
@@ -829,29 +1017,39 @@ fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
     })
 }
 
-/// Preprocess one clip into caller-provided output, with this thread's reusable scratch
-/// memory. Every output value is written (the buffers may hold anything before).
+/// Preprocess one clip into caller-provided output (`feats`: max_len × F, `mask`:
+/// max_len), with this thread's reusable scratch memory ([`preprocess_with_scratch`]
+/// takes the scratch memory from the caller instead). Every output value is written (the
+/// buffers may hold anything before).
 ///
 /// # Errors
-/// [`Error::Shape`] if the clip length is not a multiple of 543 × 3 or an output buffer has
-/// the wrong length.
-pub fn preprocess_to(
+/// [`Error::Shape`] if the clip is not (T, 543, 3) or an output buffer has the wrong
+/// length; [`Error::Alloc`] if the scratch memory cannot grow.
+pub fn preprocess_into(
     clip: ClipRef<'_>,
     spec: &FeatureSpec,
     feats: &mut [f32],
     mask: &mut [f32],
 ) -> Result<()> {
-    with_scratch(|scratch| preprocess_into(clip, spec, feats, mask, scratch))
+    with_scratch(|scratch| preprocess_with_scratch(clip, spec, feats, mask, scratch))
 }
 
 /// Preprocess one clip: `(features (max_len × F), mask (max_len))`.
 ///
 /// # Errors
-/// [`Error::Shape`] if the clip length is not a multiple of 543 × 3.
+/// [`Error::Shape`] if the clip is not (T, 543, 3); [`Error::Alloc`] if the output or the
+/// working memory cannot be allocated.
 pub fn preprocess(clip: ClipRef<'_>, spec: &FeatureSpec) -> Result<(Vec<f32>, Vec<f32>)> {
-    let mut feats = vec![0.0f32; spec.max_len() * spec.num_features()];
-    let mut mask = vec![0.0f32; spec.max_len()];
-    preprocess_to(clip, spec, &mut feats, &mut mask)?;
+    let (mut feats, mut mask) = output_buffers(1, spec)?;
+    preprocess_into(clip, spec, &mut feats, &mut mask)?;
+    Ok((feats, mask))
+}
+
+/// Zeroed (B, max_len, F) features and (B, max_len) mask, allocated fallibly.
+fn output_buffers(b: usize, spec: &FeatureSpec) -> Result<(Vec<f32>, Vec<f32>)> {
+    let (l, f) = (spec.max_len(), spec.num_features());
+    let feats = crate::alloc::zeroed(&[b, l, f], "the features")?;
+    let mask = crate::alloc::zeroed(&[b, l], "the mask")?;
     Ok((feats, mask))
 }
 
@@ -868,12 +1066,13 @@ pub fn preprocess_batch_into(
     mask: &mut [f32],
 ) -> Result<()> {
     let l = spec.max_len();
-    let lf = l * spec.num_features();
+    let lf = crate::alloc::checked_len(&[l, spec.num_features()], 4, "the features of a clip")?;
     for (i, clip) in clips.iter().enumerate() {
         clip.num_frames()
             .map_err(|e| Error::Shape(format!("clip {i}: {e}")))?;
     }
-    if feats.len() != clips.len() * lf || mask.len() != clips.len() * l {
+    if feats.len() != clips.len().saturating_mul(lf) || mask.len() != clips.len().saturating_mul(l)
+    {
         return Err(Error::Shape(format!(
             "batch output buffers have {} and {} values, expected {} and {}",
             feats.len(),
@@ -888,7 +1087,7 @@ pub fn preprocess_batch_into(
     if clips.len() == 1 || lf == 0 {
         let mut scratch = Scratch::new();
         for (i, clip) in clips.iter().enumerate() {
-            preprocess_into(
+            preprocess_with_scratch(
                 *clip,
                 spec,
                 &mut feats[i * lf..(i + 1) * lf],
@@ -905,7 +1104,7 @@ pub fn preprocess_batch_into(
             .zip(mask.par_chunks_mut(l))
             .zip(clips.par_iter())
             .try_for_each(|((f, m), clip)| {
-                with_scratch(|scratch| preprocess_into(*clip, spec, f, m, scratch))
+                with_scratch(|scratch| preprocess_with_scratch(*clip, spec, f, m, scratch))
             })
     };
     match pool() {
@@ -914,7 +1113,7 @@ pub fn preprocess_batch_into(
             // No thread could be started: one thread, same results.
             let mut scratch = Scratch::new();
             for (i, clip) in clips.iter().enumerate() {
-                preprocess_into(
+                preprocess_with_scratch(
                     *clip,
                     spec,
                     &mut feats[i * lf..(i + 1) * lf],
@@ -958,10 +1157,10 @@ fn pool() -> Option<Arc<rayon::ThreadPool>> {
 /// Preprocess many clips in parallel: `(features (B × max_len × F), mask (B × max_len))`.
 ///
 /// # Errors
-/// [`Error::Shape`] naming the first bad clip.
+/// [`Error::Shape`] naming the first bad clip; [`Error::Alloc`] if the output cannot be
+/// allocated.
 pub fn preprocess_batch(clips: &[ClipRef<'_>], spec: &FeatureSpec) -> Result<(Vec<f32>, Vec<f32>)> {
-    let mut feats = vec![0.0f32; clips.len() * spec.max_len() * spec.num_features()];
-    let mut mask = vec![0.0f32; clips.len() * spec.max_len()];
+    let (mut feats, mut mask) = output_buffers(clips.len(), spec)?;
     preprocess_batch_into(clips, spec, &mut feats, &mut mask)?;
     Ok((feats, mask))
 }
@@ -1001,7 +1200,7 @@ mod tests {
     }
 
     fn run(clip: &[f32], spec: &FeatureSpec) -> (Vec<f32>, Vec<f32>) {
-        preprocess(ClipRef::F32(clip), spec).unwrap()
+        preprocess(ClipRef::from_f32(clip).unwrap(), spec).unwrap()
     }
 
     /// A clip of values in [-1, 2) with ~15 % NaN, some ±inf and every 7th frame empty.
@@ -1063,7 +1262,10 @@ mod tests {
                     .unwrap();
                     (feats, mask)
                 };
-                for clip in [ClipRef::F32(&clip32), ClipRef::F64(&clip64)] {
+                for clip in [
+                    ClipRef::from_f32(&clip32).unwrap(),
+                    ClipRef::from_f64(&clip64).unwrap(),
+                ] {
                     let want = run(Isa::Baseline, clip);
                     assert!(want.0.iter().all(|v| v.is_finite()));
                     for isa in [Isa::Avx2, Isa::Avx512] {
@@ -1075,6 +1277,93 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn every_layout_gives_the_same_bits() {
+        use ndarray::{s, Array3, ShapeBuilder};
+        let specs = [
+            fixtures::islr118(16, Fit::Resample),
+            fixtures::hands_pose(8, Fit::Truncate),
+        ];
+        for (i, spec) in specs.iter().enumerate() {
+            for t in [0usize, 1, 5, 40] {
+                let flat = noisy_clip(t, (i * 77 + t) as u64);
+                let c = ClipRef::from_f32(&flat).unwrap();
+                let want = preprocess(c, spec).unwrap();
+                let a =
+                    Array3::from_shape_vec((t, NUM_LANDMARKS, NUM_COORDS), flat.clone()).unwrap();
+                // Fortran order, the same values.
+                let mut f = Array3::<f32>::zeros((t, NUM_LANDMARKS, NUM_COORDS).f());
+                f.assign(&a);
+                // pandas' layout: each coordinate a column of T·543 values.
+                let mut cols = Array3::<f64>::zeros((t, NUM_LANDMARKS, NUM_COORDS).f());
+                cols.assign(&a.mapv(f64::from));
+                // reversed twice: frames in order again, read through negative strides.
+                let rev = a.slice(s![..;-1, ..;-1, ..]).to_owned();
+                let rev_view = rev.slice(s![..;-1, ..;-1, ..]);
+                // every second frame of a clip twice as long, each value in its own slot.
+                let mut wide = Array3::<f32>::zeros((2 * t, NUM_LANDMARKS, 2 * NUM_COORDS));
+                wide.slice_mut(s![..;2, .., ..;2]).assign(&a);
+                let views = [
+                    ClipRef::F32(f.view()),
+                    ClipRef::F64(cols.view()),
+                    ClipRef::F32(rev_view),
+                    ClipRef::F32(wide.slice(s![..;2, .., ..;2])),
+                ];
+                for (k, v) in views.into_iter().enumerate() {
+                    let got = preprocess(v, spec).unwrap();
+                    assert_eq!(got.1, want.1, "spec {i}, T {t}, layout {k}");
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got.0), bits(&want.0), "spec {i}, T {t}, layout {k}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_clip_of_the_wrong_shape_is_a_shape_error() {
+        let values = vec![0.0f32; 2 * FRAME_LEN];
+        let v = ndarray::ArrayView3::from_shape((2, 181, 9), &values[..]).unwrap();
+        let s = fixtures::islr118(4, Fit::Truncate);
+        assert!(matches!(
+            preprocess(ClipRef::F32(v), &s),
+            Err(Error::Shape(_))
+        ));
+        assert!(matches!(
+            ClipRef::from_f32(&values[..10]),
+            Err(Error::Shape(_))
+        ));
+    }
+
+    #[test]
+    fn an_oversized_request_is_an_alloc_error() {
+        // The largest spec validation accepts (543 landmarks, 3 coordinates, 16 lags,
+        // max_len 1211: 134 MB of features a clip) against a 64 MiB allocation limit.
+        let lags: Vec<usize> = (1..=crate::MAX_LAGS).collect();
+        let all: Vec<usize> = (0..NUM_LANDMARKS).collect();
+        let s = FeatureSpec::new(
+            all,
+            3,
+            Normalize::None,
+            1211,
+            Fit::Truncate,
+            lags,
+            true,
+            0.0,
+        )
+        .unwrap();
+        let clip = vec![0.5f32; FRAME_LEN];
+        let c = ClipRef::from_f32(&clip).unwrap();
+        let prev = crate::alloc::set_limit(1 << 26);
+        let got = preprocess(c, &s);
+        let batch = preprocess_batch(
+            &vec![ClipRef::from_f32(&[]).unwrap(); 40_000],
+            &fixtures::islr118(64, Fit::Truncate),
+        );
+        crate::alloc::set_limit(prev);
+        assert!(matches!(got, Err(Error::Alloc(_))), "{got:?}");
+        assert!(matches!(batch, Err(Error::Alloc(_))));
     }
 
     #[test]
@@ -1332,8 +1621,8 @@ mod tests {
             .collect();
         let b: Vec<f64> = a.iter().map(|v| f64::from(*v)).collect();
         assert_eq!(
-            preprocess(ClipRef::F32(&a), &s).unwrap(),
-            preprocess(ClipRef::F64(&b), &s).unwrap()
+            preprocess(ClipRef::from_f32(&a).unwrap(), &s).unwrap(),
+            preprocess(ClipRef::from_f64(&b).unwrap(), &s).unwrap()
         );
     }
 
@@ -1347,7 +1636,10 @@ mod tests {
                     .collect()
             })
             .collect();
-        let refs: Vec<ClipRef<'_>> = clips.iter().map(|c| ClipRef::F32(c)).collect();
+        let refs: Vec<ClipRef<'_>> = clips
+            .iter()
+            .map(|c| ClipRef::from_f32(c).unwrap())
+            .collect();
         let (f, m) = preprocess_batch(&refs, &s).unwrap();
         let lf = 16 * s.num_features();
         for (i, c) in refs.iter().enumerate() {
@@ -1355,7 +1647,12 @@ mod tests {
             assert_eq!(&f[i * lf..(i + 1) * lf], fi.as_slice());
             assert_eq!(&m[i * 16..(i + 1) * 16], mi.as_slice());
         }
-        let bad = [ClipRef::F32(&clips[1]), ClipRef::F32(&clips[1][..10])];
+        let bad = [
+            ClipRef::from_f32(&clips[1]).unwrap(),
+            ClipRef::F32(
+                ndarray::ArrayView3::from_shape((1, 181, 9), &clips[1][..FRAME_LEN]).unwrap(),
+            ),
+        ];
         match preprocess_batch(&bad, &s) {
             Err(Error::Shape(msg)) => assert!(msg.starts_with("clip 1:"), "{msg}"),
             other => panic!("{other:?}"),

@@ -275,7 +275,7 @@ proptest! {
     ) {
         let t = (t_frac * spec.max_len() as f64) as usize;
         let clip = make_clip(t, seed, p_missing, offset);
-        let (f, m) = preprocess(ClipRef::F32(&clip), &spec).unwrap();
+        let (f, m) = preprocess(ClipRef::from_f32(&clip).unwrap(), &spec).unwrap();
         let (fo, mo) = oracle(&clip, &spec);
         prop_assert_eq!(&m, &mo);
         prop_assert!(max_diff(&f, &fo) <= 1e-5, "max diff {}", max_diff(&f, &fo));
@@ -305,13 +305,13 @@ proptest! {
     ) {
         let w = spec.max_len();
         let clip = make_clip(n, seed, p_missing, 0.0);
-        let mut stream = Stream::new(spec.clone());
+        let mut stream = Stream::new(spec.clone()).unwrap();
         for i in 0..n {
-            stream.push(FrameRef::F32(&clip[i * FRAME_LEN..(i + 1) * FRAME_LEN])).unwrap();
+            stream.push(FrameRef::from_f32(&clip[i * FRAME_LEN..(i + 1) * FRAME_LEN]).unwrap()).unwrap();
             let lo = (i + 1).saturating_sub(w);
             let window = &clip[lo * FRAME_LEN..(i + 1) * FRAME_LEN];
-            let (fb, mb) = preprocess(ClipRef::F32(window), &spec).unwrap();
-            let (fs, ms) = stream.features();
+            let (fb, mb) = preprocess(ClipRef::from_f32(window).unwrap(), &spec).unwrap();
+            let (fs, ms) = stream.features().unwrap();
             prop_assert_eq!(&ms, &mb, "step {}", i);
             prop_assert!(max_diff(&fs, &fb) <= 1e-5, "step {}: {}", i, max_diff(&fs, &fb));
             prop_assert_eq!(stream.len(), i + 1 - lo);
@@ -329,7 +329,7 @@ proptest! {
             .enumerate()
             .map(|(i, &t)| make_clip(t, seed.wrapping_add(i as u64), 0.3, 0.0))
             .collect();
-        let refs: Vec<ClipRef<'_>> = clips.iter().map(|c| ClipRef::F32(c)).collect();
+        let refs: Vec<ClipRef<'_>> = clips.iter().map(|c| ClipRef::from_f32(c).unwrap()).collect();
         let (f, m) = preprocess_batch(&refs, &spec).unwrap();
         let lf = spec.max_len() * spec.num_features();
         for (i, c) in refs.iter().enumerate() {

@@ -1,8 +1,9 @@
 //! Python bindings of signrt-core (module `signrt._native`): numpy in, numpy out.
 //!
 //! Thin on purpose: every rule lives in signrt-core. This crate only
-//! * views numpy arrays without copying (C-contiguous, aligned float32/float64) or converts
-//!   them once (any other real dtype or layout) into float64,
+//! * views numpy arrays without copying (float32/float64 in native byte order, aligned, any
+//!   strides: C or Fortran order, sliced, reversed) or converts them once (any other real
+//!   dtype, byte order or alignment) into float64,
 //! * checks shapes and dtypes and raises `signrt.errors.ShapeError` saying expected vs got,
 //! * converts Python objects into the core's spec document ([`Doc`]) without judging them:
 //!   every spec rule and message is the core's,
@@ -23,8 +24,9 @@ use numpy::{
     dtype, Element, PyArray, PyArray1, PyArray2, PyArray3, PyArrayDescrMethods, PyArrayDyn,
     PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::PyImportError;
+use pyo3::exceptions::{PyImportError, PyMemoryError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyMapping, PySet,
     PyString, PyTuple, PyType,
@@ -41,6 +43,7 @@ mod py_errors {
     pyo3::import_exception!(signrt.errors, SpecError);
     pyo3::import_exception!(signrt.errors, ShapeError);
     pyo3::import_exception!(signrt.errors, ModelError);
+    pyo3::import_exception!(signrt.errors, AllocationError);
 }
 
 /// Import `signrt.errors`, check that each class the extension raises is a `SignrtError`,
@@ -48,7 +51,7 @@ mod py_errors {
 fn import_error_classes(py: Python<'_>) -> PyResult<()> {
     let module = py.import("signrt.errors")?;
     let base = module.getattr("SignrtError")?.cast_into::<PyType>()?;
-    for name in ["SpecError", "ShapeError", "ModelError"] {
+    for name in ["SpecError", "ShapeError", "ModelError", "AllocationError"] {
         let class = module.getattr(name)?.cast_into::<PyType>()?;
         if !class.is_subclass(&base)? {
             return Err(PyImportError::new_err(format!(
@@ -62,6 +65,7 @@ fn import_error_classes(py: Python<'_>) -> PyResult<()> {
         py.get_type::<py_errors::SpecError>(),
         py.get_type::<py_errors::ShapeError>(),
         py.get_type::<py_errors::ModelError>(),
+        py.get_type::<py_errors::AllocationError>(),
     );
     Ok(())
 }
@@ -79,6 +83,10 @@ fn core_error(_py: Python<'_>, err: Error) -> PyErr {
         Error::Spec { field, message } => py_errors::SpecError::new_err((message, field)),
         Error::Shape(msg) => py_errors::ShapeError::new_err(msg),
         Error::Model(msg) => py_errors::ModelError::new_err(msg),
+        Error::Alloc(msg) => py_errors::AllocationError::new_err(msg),
+        Error::Internal(msg) => {
+            py_errors::SignrtError::new_err(format!("signrt internal error: {msg}"))
+        }
     }
 }
 
@@ -116,24 +124,28 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 // ------------------------------------------------------------------------------ arrays
-/// Landmark values viewed (or converted once) as float32/float64, C order.
+/// Landmark values viewed (or converted once) as float32/float64, any strides.
 enum Landmarks<'py> {
     F32(PyReadonlyArrayDyn<'py, f32>),
     F64(PyReadonlyArrayDyn<'py, f64>),
 }
 
 impl Landmarks<'_> {
+    /// The (T, 543, 3) view (shape checked by `landmarks`).
     fn clip(&self) -> ClipRef<'_> {
+        const CHECKED: &str = "checked (T, 543, 3)";
         match self {
-            Landmarks::F32(a) => ClipRef::F32(a.as_slice().expect("checked C-contiguous")),
-            Landmarks::F64(a) => ClipRef::F64(a.as_slice().expect("checked C-contiguous")),
+            Landmarks::F32(a) => ClipRef::F32(a.as_array().into_dimensionality().expect(CHECKED)),
+            Landmarks::F64(a) => ClipRef::F64(a.as_array().into_dimensionality().expect(CHECKED)),
         }
     }
 
+    /// The (543, 3) view (shape checked by `landmarks`).
     fn frame(&self) -> FrameRef<'_> {
-        match self.clip() {
-            ClipRef::F32(x) => FrameRef::F32(x),
-            ClipRef::F64(x) => FrameRef::F64(x),
+        const CHECKED: &str = "checked (543, 3)";
+        match self {
+            Landmarks::F32(a) => FrameRef::F32(a.as_array().into_dimensionality().expect(CHECKED)),
+            Landmarks::F64(a) => FrameRef::F64(a.as_array().into_dimensionality().expect(CHECKED)),
         }
     }
 }
@@ -148,16 +160,20 @@ fn py_shape(shape: &[usize]) -> String {
     }
 }
 
-/// A zero-copy view when `arr` is a C-contiguous, aligned, native-order array of `T`.
+/// A zero-copy view when `arr` is an array of `T` in native byte order whose data and
+/// strides are aligned to `T` (any strides otherwise: C or Fortran order, sliced, reversed).
 fn try_view<'py, T: Element>(
     arr: &Bound<'py, PyUntypedArray>,
 ) -> Option<PyReadonlyArrayDyn<'py, T>> {
     let py = arr.py();
-    if !arr.is_c_contiguous() || !arr.dtype().is_equiv_to(&dtype::<T>(py)) {
+    if !arr.dtype().is_equiv_to(&dtype::<T>(py)) {
         return None;
     }
     let typed = arr.cast::<PyArrayDyn<T>>().ok()?;
-    if !(typed.data() as usize).is_multiple_of(std::mem::align_of::<T>()) {
+    let size = std::mem::size_of::<T>() as isize;
+    let aligned = (typed.data() as usize).is_multiple_of(std::mem::align_of::<T>())
+        && typed.strides().iter().all(|s| s % size == 0);
+    if !aligned {
         return None;
     }
     typed.try_readonly().ok()
@@ -220,7 +236,7 @@ fn landmarks<'py>(obj: &Bound<'py, PyAny>, frame: bool, prefix: &str) -> PyResul
     if let Some(view) = try_view::<f64>(&arr) {
         return Ok(Landmarks::F64(view));
     }
-    // One conversion: any other dtype / order / alignment → C-contiguous float64.
+    // One conversion: any other dtype / byte order / alignment → C-contiguous float64.
     let converted = np()?.call_method1("ascontiguousarray", (&arr, "float64"))?;
     let typed = converted
         .cast_into::<PyArrayDyn<f64>>()
@@ -557,7 +573,8 @@ type Outputs<'py, D, M> = (Bound<'py, PyArray<f32, D>>, Bound<'py, PyArray<f32, 
 /// New float32 output arrays of shape `dims` (features) and `mask_dims` (mask), filled by
 /// `compute` on their raw slices with the GIL released (panics caught). The arrays start
 /// uninitialised: the core writes every value on success, and on error they are dropped
-/// unseen.
+/// unseen. A size over the core's allocation limit, or one numpy cannot allocate, is a
+/// `signrt.errors.AllocationError`.
 fn compute_outputs<'py, D, M>(
     py: Python<'py>,
     dims: D,
@@ -568,14 +585,8 @@ where
     D: numpy::ndarray::Dimension,
     M: numpy::ndarray::Dimension,
 {
-    // SAFETY: `PyArray::new` leaves the data uninitialised; f32 has no invalid bit patterns
-    // and the arrays reach Python only after `compute` has written every value.
-    let (feats, mask): Outputs<'py, D, M> = unsafe {
-        (
-            PyArray::new(py, dims, false),
-            PyArray::new(py, mask_dims, false),
-        )
-    };
+    let feats = new_output(py, dims, "the features")?;
+    let mask = new_output(py, mask_dims, "the mask")?;
     {
         let mut fw = feats
             .try_readwrite()
@@ -593,6 +604,35 @@ where
     Ok((feats, mask))
 }
 
+/// An uninitialised float32 array of shape `dims` (`numpy.empty`), sized against the core's
+/// allocation limit first; numpy's `MemoryError` becomes `AllocationError`.
+fn new_output<'py, D: numpy::ndarray::Dimension>(
+    py: Python<'py>,
+    dims: D,
+    what: &str,
+) -> PyResult<Bound<'py, PyArray<f32, D>>> {
+    static EMPTY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let shape = dims.slice();
+    signrt_core::alloc::checked_len(shape, 4, what).map_err(|e| core_error(py, e))?;
+    let empty = EMPTY.get_or_try_init(py, || {
+        py.import("numpy")?.getattr("empty").map(Bound::unbind)
+    })?;
+    let array = empty
+        .bind(py)
+        .call1((PyTuple::new(py, shape)?, dtype::<f32>(py)))
+        .map_err(|e| {
+            if e.is_instance_of::<PyMemoryError>(py) {
+                core_error(
+                    py,
+                    Error::Alloc(format!("cannot allocate {what} {}: {e}", py_shape(shape))),
+                )
+            } else {
+                e
+            }
+        })?;
+    Ok(array.cast_into::<PyArray<f32, D>>()?)
+}
+
 /// (T, 543, 3) -> features (max_len, F) float32, mask (max_len,) float32.
 #[pyfunction]
 fn preprocess<'py>(
@@ -607,7 +647,7 @@ fn preprocess<'py>(
         py,
         Ix2(spec.max_len(), spec.num_features()),
         Ix1(spec.max_len()),
-        |f, m| signrt_core::preprocess_to(view, spec, f, m),
+        |f, m| signrt_core::preprocess_into(view, spec, f, m),
     )
 }
 
@@ -649,15 +689,17 @@ struct PyStream {
 #[pymethods]
 impl PyStream {
     #[new]
-    fn new(spec: &Bound<'_, PySpec>) -> Self {
+    fn new(py: Python<'_>, spec: &Bound<'_, PySpec>) -> PyResult<Self> {
         let spec = Arc::clone(&spec.get().inner);
-        PyStream {
-            inner: Mutex::new(signrt_core::Stream::new((*spec).clone())),
+        let stream = finish(py, guard(|| signrt_core::Stream::new((*spec).clone())))?;
+        Ok(PyStream {
+            inner: Mutex::new(stream),
             spec,
-        }
+        })
     }
 
-    /// Append one (543, 3) frame, evicting the oldest when the window is full.
+    /// Append one (543, 3) frame (any strides, read in place), evicting the oldest when the
+    /// window is full.
     fn push(&self, py: Python<'_>, frame: &Bound<'_, PyAny>) -> PyResult<()> {
         let data = landmarks(frame, true, "")?;
         let view = data.frame();
@@ -736,6 +778,14 @@ fn softmax_topk(
     finish(py, outcome)
 }
 
+/// Set the largest single allocation (bytes) the core asks for and return the previous
+/// one (default: `isize::MAX`). For tests of the allocation errors, and for a process that
+/// must stay within a memory budget.
+#[pyfunction]
+fn _set_alloc_limit(bytes: usize) -> usize {
+    signrt_core::alloc::set_limit(bytes)
+}
+
 // ------------------------------------------------------------------------------ module
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -754,5 +804,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(preprocess_batch, m)?)?;
     m.add_function(wrap_pyfunction!(softmax_topk, m)?)?;
     m.add_function(wrap_pyfunction!(check_normalize, m)?)?;
+    m.add_function(wrap_pyfunction!(_set_alloc_limit, m)?)?;
     Ok(())
 }
