@@ -71,6 +71,16 @@ def test_metadata_round_trip(tmp_path: Path) -> None:
     assert mf.summary()["info"]["buckets"] == [4, 8, 16]
 
 
+def test_info_names_the_window_lengths(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                       ) -> None:
+    from signrt.cli import main
+
+    assert main(["info", str(_write(tmp_path / "b.onnx")[0])]) == 0
+    assert "window        L in [4, 8, 16]" in capsys.readouterr().out
+    assert main(["info", str(_write(tmp_path / "f.onnx", buckets=None, dynamic=False)[0])]) == 0
+    assert "window        L = 16 always (no buckets)" in capsys.readouterr().out
+
+
 def test_model_without_buckets_keeps_max_len(tmp_path: Path) -> None:
     for i, (buckets, dynamic) in enumerate([(None, False), (None, True)]):
         mf = load_model_file(_write(tmp_path / f"m{i}.onnx", buckets=buckets, dynamic=dynamic)[0])
