@@ -77,6 +77,7 @@ def test_bucketed_logits_equal_full_length(arch: str, spec: FeatureSpec, verify:
     assert mf.buckets == (8, 16, 32), axis
     assert axis["bucket_max_abs_diff"] <= ex.BUCKET_ATOL and axis["bucket_clips"] > 0
     assert isinstance(mf.inputs["features"][1], str)  # dynamic time axis
+    assert "L in buckets [8, 16, 32]" in report.summary()
 
     bucketed = load(report.path, device="cpu", warmup=0, intra_op_num_threads=1)
     full = load(report.path, device="cpu", warmup=0, intra_op_num_threads=1,
@@ -123,6 +124,7 @@ def test_model_with_live_padding_keeps_a_fixed_length(spec: FeatureSpec, verify:
     note = mf.info["export"]["time_axis"]["note"]
     assert note.startswith(f"fixed L = {MAX_LEN}") and "padding is not inert" in note
     assert mf.inputs["features"][1] == MAX_LEN  # the graph fixes L again
+    assert f"L fixed (fixed L = {MAX_LEN}" in report.summary()
     rec = load(report.path, device="cpu", warmup=0)
     assert isinstance(rec, Recognizer) and rec.lengths == (MAX_LEN,)
 

@@ -157,8 +157,18 @@ class ExportReport:
             f"{self.nodes} nodes (from {self.nodes_before_simplify})]; ONNX Runtime vs PyTorch "
             f"max |diff| = {self.max_abs_diff:.2e} on {self.verify_clips} clips "
             f"({self.verify_source}), batch {self.batch_range[0]}..{self.batch_range[1]}; "
-            f"{self.seconds:.1f}s"
+            f"{_time_axis_summary(self.info)}; {self.seconds:.1f}s"
         )
+
+
+def _time_axis_summary(info: Mapping[str, Any]) -> str:
+    """``L in buckets [...]`` or ``L fixed`` (with the note of a failed bucket check)."""
+    buckets = info.get("buckets")
+    if buckets:
+        return f"L in buckets {list(buckets)}"
+    axis = info.get("export", {}).get("time_axis", {}) if isinstance(info, Mapping) else {}
+    note = axis.get("note") if isinstance(axis, Mapping) else None
+    return f"L fixed ({note[:200]})" if note else "L fixed"
 
 
 # ------------------------------------------------------------------------------- helpers
