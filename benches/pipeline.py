@@ -1,6 +1,8 @@
 """Live pipeline latency: capture -> landmarks -> features -> inference -> event published.
 
-Writes ``benches/results/pipeline.json`` and ``pipeline.md``.
+Writes ``benches/results/pipeline_live.json`` and ``pipeline_live.md`` (the daemon
+scenario; the per-stage, per-device report of ``signrt bench pipeline --json
+benches/results/pipeline.json`` is ``pipeline.*``).
 
 Two runs on a video file written here with OpenCV (the scikit-image astronaut photo on a
 640x480 canvas, drifting sideways; MediaPipe finds face and pose, so every frame has a
@@ -240,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         "capture = time a frame waits for the worker (queueing behind the extractor)",
     ]
     write_report(
-        "pipeline", rows, args.out, title="Live pipeline latency (per frame)", notes=notes,
+        "pipeline_live", rows, args.out, title="Live pipeline latency (per frame)", notes=notes,
         columns=["scenario", "stage", "frames", "p50_ms", "p99_ms", "mean_ms", "max_ms"],
         extra={"offline": off_info, "replay": rep_info, "live": live_info, "model": str(model)},
     )  # fmt: skip

@@ -147,8 +147,36 @@ def test_bench_pipeline_on_landmarks(tmp_path, capsys):
     out_json = tmp_path / "pipe.json"
     assert main(["bench", "pipeline", str(clip), "--frames", "20", "--stride", "2",
                  "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
     doc = json.loads(out_json.read_text())
-    stages = {r["stage"]: r for r in doc["rows"]}
-    assert set(stages) == {"stream", "total"}  # landmarks given: no extractor stage
-    assert stages["stream"]["frames"] == min(20, doc["frames"]) == doc["frames"]
-    assert doc["engine_calls"] >= 1
+    rows = {(r["device"], r["stage"]): r for r in doc["rows"]}
+    n = doc["frames"]
+    assert 1 <= n <= 20
+    # landmarks given: read per file, no extractor stage; every device stage on cpu
+    assert set(rows) == {("any", "read")} | {
+        ("cpu", s) for s in ("features", "engine", "decision", "publish", "total")}
+    assert rows["any", "read"]["count"] == 1
+    cpu = doc["devices"]["cpu"]
+    assert rows["cpu", "engine"]["count"] == rows["cpu", "decision"]["count"]
+    assert rows["cpu", "engine"]["count"] == cpu["engine_calls"] >= 1
+    assert rows["cpu", "features"]["count"] == rows["cpu", "total"]["count"] == n
+    for r in doc["rows"]:
+        assert 0 <= r["min_ms"] <= r["median_ms"] <= r["p99_ms"] <= r["max_ms"]
+        assert r["trtexec"].startswith(f"Latency: min = {r['min_ms']:.4f} ms")
+    # a frame's total includes its publish
+    assert rows["cpu", "total"]["max_ms"] >= rows["cpu", "publish"]["max_ms"]
+    assert "percentile(99%)" in out
+    # devices that this machine lacks are skipped with the reason, one line each
+    for device, reason in doc["skipped"].items():
+        assert f"- {device}: skipped ({reason})" in out
+    assert set(doc["skipped"]) | set(doc["devices"]) == {"cpu", "cuda", "tensorrt", "trt"}
+
+
+def test_bench_pipeline_only_unavailable_devices(capsys):
+    from signrt.runtime.engines import available_devices
+
+    missing = [d for d, r in available_devices().items() if r is not None and d != "cpu"]
+    if not missing:
+        pytest.skip("every device is available here")
+    assert main(["bench", "pipeline", "--frames", "8", "--device", *missing]) == 2
+    assert "no device could run" in capsys.readouterr().err

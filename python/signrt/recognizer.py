@@ -12,9 +12,12 @@ Example:
 
 The FeatureSpec stored in the model decides the preprocessing (the native core); the
 engine is picked by ``device`` (see :mod:`signrt.runtime.engines`); softmax and top-k of a
-batch are one native call. A :class:`Recognizer` is thread-safe; a :class:`Stream`
-(:mod:`signrt.stream`) belongs to one frame source. The result classes live in
-:mod:`signrt.results`; this module re-exports them and the stream for convenience.
+batch are one native call. A model that lists window-length ``buckets`` runs on the real
+frames rounded up to a bucket (the padding beyond it is dropped before the engine call,
+which the export proved does not change the logits); other models get max_len frames. A
+:class:`Recognizer` is thread-safe; a :class:`Stream` (:mod:`signrt.stream`) belongs to
+one frame source. The result classes live in :mod:`signrt.results`; this module re-exports
+them and the stream for convenience.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from .errors import ModelError, OptionError
 from .features import Preprocessor, _native_module
 from .results import Event, Latency, Prediction, TopK
 from .runtime.engines import Engine, create_engine
-from .runtime.model import ModelFile, load_model_file
+from .runtime.model import ModelFile, bucket_length, load_model_file
 from .runtime.options import EngineOptions
 from .spec import FeatureSpec
 from .stream import (
@@ -101,6 +104,9 @@ class Recognizer:
         self.top_k = top_k
         self._labels = model.labels
         self._pre = Preprocessor(model.spec)
+        # Window lengths the engine accepts (ascending, the last max_len); one: no trimming.
+        lengths = tuple(getattr(engine, "lengths", (model.max_len,)))
+        self._lengths = lengths if len(lengths) > 1 else ()
         # Softmax + top-k of a batch in one native call (a few µs even with the caches cold
         # after an engine call); it raises ModelError on a non-finite logit.
         self._scores: SoftmaxTopK = _native_module().softmax_topk
@@ -120,6 +126,34 @@ class Recognizer:
         """The model's ``signrt.model`` information (architecture, precision, ...)."""
         return dict(self.model.info)
 
+    @property
+    def lengths(self) -> tuple[int, ...]:
+        """Window lengths the engine runs at (the model's buckets), or ``(max_len,)``."""
+        return self._lengths or (self.model.max_len,)
+
+    def trim(self, features: FloatArray, mask: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Cut a batch to the smallest bucket that holds its longest clip's real frames.
+
+        Real frames come first and the rest is padding (DESIGN §3), so the frames beyond
+        the last one with ``mask`` > 0 in any row are dropped. A model without buckets
+        keeps max_len frames.
+
+        Args:
+            features: (B, L, F) float32.
+            mask: (B, L) float32.
+
+        Returns:
+            ``(features[:, :n], mask[:, :n])`` (views) with n the bucket.
+        """
+        if not self._lengths or features.ndim != 3 or mask.shape != features.shape[:2]:
+            return features, mask
+        used = mask[0] if mask.shape[0] == 1 else mask.any(axis=0)  # (L,)
+        nz = np.flatnonzero(used)
+        n = bucket_length(int(nz[-1]) + 1 if nz.size else 1, self._lengths)
+        if n >= features.shape[1]:
+            return features, mask
+        return features[:, :n], mask[:, :n]
+
     # ------------------------------------------------------------------ building blocks
     def preprocess(self, clip: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Features (L, F) and mask (L,) of one clip with the model's spec."""
@@ -134,6 +168,8 @@ class Recognizer:
     ) -> list[TopK]:
         """Run the engine on preprocessed features and return the top-k of each row.
 
+        The batch is first trimmed to a bucket (:meth:`trim`).
+
         Args:
             features: (B, L, F) float32.
             mask: (B, L) float32.
@@ -145,7 +181,7 @@ class Recognizer:
         Raises:
             ModelError: If the model returns a non-finite logit.
         """
-        logits = self.engine.run(features, mask)  # (B, K)
+        logits = self.engine.run(*self.trim(features, mask))  # (B, K)
         labels = self._labels
         rows = self._scores(logits, top_k or self.top_k)  # B lists of (class, probability)
         return [tuple([(labels[i], p) for i, p in row]) for row in rows]

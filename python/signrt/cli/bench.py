@@ -8,8 +8,8 @@ from :mod:`signrt.bench`.
   next to the NumPy reference;
 * :func:`bench_inference`: the engines at several batch sizes, ``predict``,
   ``predict_batch`` and ``Stream.push``, and the overhead signrt adds to the raw engine call;
-* :func:`bench_pipeline`: frames to events, offline: a video through the MediaPipe
-  extractor and a Stream (or recorded landmarks through the Stream alone), per stage.
+* :func:`bench_pipeline`: frames to events, offline, every stage (read or extract,
+  features, engine, decision, publish) on each available device (CPU, CUDA, TensorRT).
 """
 
 from __future__ import annotations
@@ -31,16 +31,21 @@ from ._args import positive_float, positive_int
 
 if TYPE_CHECKING:
     from ..recognizer import Recognizer
+    from ..results import TopK
     from ..spec import FeatureSpec
+
 
 __all__ = [
     "INFERENCE_COLUMNS",
     "PIPELINE_COLUMNS",
+    "PIPELINE_DEVICES",
+    "PIPELINE_STAGES",
     "PREPROCESS_COLUMNS",
     "bench_inference",
     "bench_pipeline",
     "bench_preprocess",
     "overhead_notes",
+    "pipeline_notes",
     "register",
     "synthetic_clips",
 ]
@@ -100,18 +105,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = bench.add_parser(
         "pipeline",
-        help="frames to events, per stage: video -> landmarks -> Stream (features, inference)",
-        description="Run a video through the MediaPipe Holistic extractor and a window "
-        "Stream as fast as they go (nothing dropped) and report per-stage latency and "
-        "throughput. Without a video, recorded landmarks (a clip file, or synthetic "
-        "clips) go through the Stream alone.",
+        help="every stage, per frame: read/extract -> features -> engine -> decision -> "
+        "publish, on CPU, CUDA and TensorRT",
+        description="Play a video through the MediaPipe Holistic extractor, or recorded "
+        "landmarks (a clip file, a dataset folder, or synthetic clips), into a window "
+        "Stream as fast as it goes (nothing dropped), on each device, and report every "
+        "stage trtexec-style (min, max, mean, median, p99). Devices that are not "
+        "available here are skipped with the reason.",
     )
-    p.add_argument("source", nargs="?", default=None, metavar="VIDEO|CLIP",
-                   help="a video file, or a landmark clip (.npy/.parquet/.pose); default: "
-                   "synthetic landmark clips")
+    p.add_argument("source", nargs="?", default=None, metavar="VIDEO|CLIP|DIR",
+                   help="a video file, a landmark clip (.npy/.parquet/.pose) or a dataset "
+                   "folder; default: synthetic landmark clips")
     p.add_argument("--model", default=None, help="the .onnx model (default: the demo model)")
-    p.add_argument("--device", default="cpu", choices=_DEVICES, help="inference device")
-    p.add_argument("--frames", type=positive_int, default=300, help="frames at most (300)")
+    p.add_argument("--device", nargs="+", default=list(PIPELINE_DEVICES),
+                   choices=[d for d in _DEVICES if d != "auto"],
+                   help="devices to measure (default: cpu cuda tensorrt trt; unavailable "
+                   "ones are skipped)")
+    p.add_argument("--frames", type=positive_int, default=600, help="frames at most (600)")
     p.add_argument("--stride", type=positive_int, default=4, help="Stream stride (default 4)")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="extractor and onnxruntime threads")
@@ -482,107 +492,281 @@ def _cmd_bench_inference(args: argparse.Namespace) -> int:
 
 
 # -------------------------------------------------------------------------- pipeline
-PIPELINE_COLUMNS = ("stage", "frames", "median_ms", "p99_ms", "mean_ms", "max_ms")
+PIPELINE_COLUMNS = ("device", "stage", "count", "min_ms", "median_ms", "mean_ms", "p99_ms",
+                    "max_ms")  # fmt: skip
+#: Stages of ``bench pipeline``, in order (``read``/``extract`` do not depend on the device).
+PIPELINE_STAGES = ("read", "extract", "features", "engine", "decision", "publish", "total")
+#: Devices ``bench pipeline`` measures by default (unavailable ones are skipped).
+PIPELINE_DEVICES = ("cpu", "cuda", "tensorrt", "trt")
+_CLIP_SUFFIXES = (".npy", ".npz", ".parquet", ".pose")
+
+
+class _StageClock:
+    """Times a Recognizer's work inside a Stream: engine calls and the whole classification.
+
+    It is the Stream's :class:`~signrt.stream.Classifier`: ``classify_features`` goes to
+    a Recognizer whose engine is wrapped, so that a push splits into ``engine`` (the
+    engine call), ``decision`` (the rest of the classification: trim, softmax/top-k,
+    labels) and, by difference, ``features`` (window push and features(), decision
+    bookkeeping).
+    """
+
+    def __init__(self, rec: Recognizer) -> None:
+        from ..recognizer import Recognizer
+
+        self.engine_s = 0.0
+        self.classify_s = 0.0
+        inner = rec.engine
+        clock = time.perf_counter
+        outer = self
+
+        class _TimedEngine:
+            name, device, providers = inner.name, inner.device, inner.providers
+            lengths = tuple(getattr(inner, "lengths", (rec.model.max_len,)))
+
+            def run(self, features: FloatArray, mask: FloatArray) -> FloatArray:
+                t0 = clock()
+                try:
+                    return inner.run(features, mask)
+                finally:
+                    outer.engine_s += clock() - t0
+
+        self.rec = Recognizer(rec.model, _TimedEngine(), top_k=rec.top_k)
+        self.top_k = rec.top_k
+
+    @property
+    def spec(self) -> FeatureSpec:
+        """The model's FeatureSpec."""
+        return self.rec.spec
+
+    def preprocess(self, clip: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """Features and mask of one clip (segment mode)."""
+        return self.rec.preprocess(clip)
+
+    def classify_features(self, features: FloatArray, mask: FloatArray, *,
+                          top_k: int | None = None) -> list[TopK]:
+        """Classify, timing the whole call."""
+        t0 = time.perf_counter()
+        try:
+            return self.rec.classify_features(features, mask, top_k=top_k)
+        finally:
+            self.classify_s += time.perf_counter() - t0
+
+
+def _publisher() -> Callable[[FloatArray, float, int, Sequence[Any]], int]:
+    """The daemon's publish work for one frame: JSON of its landmarks and of its events.
+
+    Imports happen here, once, so that no timed call pays for them.
+    """
+    import json
+
+    from ..daemon.server import landmarks_message
+
+    def publish(frame: FloatArray, ts: float, index: int, events: Sequence[Any]) -> int:
+        text = json.dumps(landmarks_message(frame, ts), separators=(",", ":"), allow_nan=False)
+        size = len(text)
+        for ev in events:
+            msg = {"type": "sign", **ev.to_dict(), "frame": index}
+            size += len(json.dumps(msg, separators=(",", ":"), allow_nan=False))
+        return size
+
+    return publish
+
+
+def _stage_row(device: str, stage: str, samples_ms: Sequence[float]) -> dict[str, Any]:
+    t = summarize(np.asarray(samples_ms, dtype=np.float64) / 1e3)
+    return {"device": device, "stage": stage, "count": t.count, "min_ms": t.min_ms,
+            "median_ms": t.median_ms, "mean_ms": t.mean_ms, "p99_ms": t.p99_ms,
+            "max_ms": t.max_ms, "p90_ms": t.p90_ms, "p95_ms": t.p95_ms,
+            "throughput": t.throughput, "trtexec": t.trtexec()}  # fmt: skip
 
 
 def bench_pipeline(
     source: str | os.PathLike[str] | None = None,
     model: str | os.PathLike[str] | None = None,
     *,
-    device: str = "cpu",
-    frames: int = 300,
+    devices: Sequence[str] = PIPELINE_DEVICES,
+    frames: int = 600,
     stride: int = 4,
     threads: int | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Frames to events, as fast as the stages go, per stage (nothing dropped).
+    """Every stage from input to published event, per frame, on each available device.
 
-    A video goes through the MediaPipe Holistic extractor (stage ``landmarks``) and a
-    window-mode Stream (stage ``stream``: window bookkeeping, features, decision and the
-    inference of every ``stride``-th frame). Recorded landmarks (a clip file, or synthetic
-    clips when ``source`` is None) skip the extractor.
+    Stages: ``read`` (a landmark clip file read with ``read_clip``, per file; or a video
+    frame decoded, per frame), ``extract`` (MediaPipe Holistic, per video frame),
+    ``features`` (the window Stream's push and features(), with its decision bookkeeping),
+    ``engine`` (the engine call of each classification, on the bucket), ``decision``
+    (softmax/top-k and labels of each classification), ``publish`` (the daemon's JSON of
+    the frame's landmarks and events) and ``total`` (per frame: read/extract share of a
+    video frame + features + engine + decision + publish). ``read`` and ``extract`` run
+    once and are reported under device ``any``; the rest runs once per device, on the same
+    landmark frames, as fast as it goes (nothing dropped).
 
     Args:
-        source: A video file, a landmark clip file, or None (synthetic landmarks).
+        source: A video file, a landmark clip file (.npy/.npz/.parquet/.pose), a dataset
+            folder (Kaggle layout or clip folder; its clips are read and played one after
+            the other), or None (synthetic landmark clips).
         model: The model (default: the bundled demo model).
-        device: Inference device.
+        devices: Devices to measure; unavailable ones are skipped with the reason.
         frames: Frames at most.
         stride: The Stream's stride.
         threads: Extractor and onnxruntime intra-op threads.
 
     Returns:
-        ``(rows, extra)``: one row per stage (``landmarks``, ``stream``, ``total``) and a
-        dict with frames, throughput, engine calls, events and the engine name.
+        ``(rows, extra)``: one row per device and stage (statistics in ms and the trtexec
+        line), and a dict with the frames, the source, per-device engine calls, events,
+        engine names and fps, and the ``skipped`` devices with their reasons.
     """
+    from ..errors import DeviceError
     from ..recognizer import load
+    from ..runtime.engines import available_devices
+    from ..stream import Stream
 
+    lm_frames, pre, label = _pipeline_input(source, frames, threads)
+    if not lm_frames:
+        raise OptionError(f"{label}: no frames")
+    rows = [_stage_row("any", stage, pre[stage]) for stage in ("read", "extract") if pre[stage]]
+    per_frame_pre = [0.0] * len(lm_frames)
+    if pre["frame_ms"]:
+        per_frame_pre = pre["frame_ms"]
+    extra: dict[str, Any] = {"frames": len(lm_frames), "source": label, "stride": stride,
+                             "devices": {}, "skipped": {}}  # fmt: skip
+    avail = available_devices()
     opts: dict[str, Any] = {} if threads is None else {"intra_op_num_threads": threads}
-    rec = load(model, device=device, **opts)
-    stream = rec.stream("window", stride=stride)
-    samples: dict[str, list[float]] = {"landmarks": [], "stream": [], "total": []}
-    events = 0
     clock = time.perf_counter
-    t_start = clock()
-    try:
-        for lm_ms, frame, ts in _pipeline_frames(source, frames, threads):
-            t0 = clock()
-            events += len(stream.push(frame, ts))
-            push_ms = (clock() - t0) * 1e3
-            if lm_ms is not None:
-                samples["landmarks"].append(lm_ms)
-            samples["stream"].append(push_ms)
-            samples["total"].append(push_ms + (lm_ms or 0.0))
-    finally:
-        rec.close()
-    elapsed = clock() - t_start
-    n = len(samples["stream"])
-    if n == 0:
-        raise OptionError(f"{source}: no frames")
-    rows = []
-    for stage, values in samples.items():
-        if values:
-            t = summarize(np.asarray(values) / 1e3)
-            rows.append({"stage": stage, "frames": t.count, "median_ms": t.median_ms,
-                         "p99_ms": t.p99_ms, "mean_ms": t.mean_ms, "max_ms": t.max_ms})
-    extra = {"frames": n, "fps": n / elapsed, "engine_calls": stream.engine_calls,
-             "events": events, "engine": rec.engine.name, "stride": stride,
-             "source": str(source) if source is not None else "synthetic landmarks"}
+    for device in devices:
+        reason = avail.get(device, f"unknown device {device!r}")
+        if reason is not None:
+            extra["skipped"][device] = reason
+            continue
+        try:
+            rec = load(model, device=device, **opts)
+        except DeviceError as exc:
+            extra["skipped"][device] = str(exc)
+            continue
+        timer = _StageClock(rec)
+        stream = Stream(timer, "window", stride=stride)
+        publish = _publisher()
+        publish(*lm_frames[0], -1, [])  # warm: first JSON of a landmarks message
+        samples: dict[str, list[float]] = {s: [] for s in PIPELINE_STAGES[2:]}
+        events = 0
+        t_start = clock()
+        try:
+            for i, (frame, ts) in enumerate(lm_frames):
+                timer.engine_s = timer.classify_s = 0.0
+                calls = stream.engine_calls
+                t0 = clock()
+                out = stream.push(frame, ts)
+                t1 = clock()
+                publish(frame, ts, i, out)
+                t2 = clock()
+                events += len(out)
+                feat_ms = (t1 - t0 - timer.classify_s) * 1e3
+                samples["features"].append(feat_ms)
+                if stream.engine_calls > calls:
+                    samples["engine"].append(timer.engine_s * 1e3)
+                    samples["decision"].append((timer.classify_s - timer.engine_s) * 1e3)
+                samples["publish"].append((t2 - t1) * 1e3)
+                samples["total"].append((t2 - t0) * 1e3 + per_frame_pre[i])
+        finally:
+            rec.close()
+        elapsed = clock() - t_start
+        rows += [_stage_row(device, stage, v) for stage, v in samples.items() if v]
+        extra["devices"][device] = {
+            "engine": rec.engine.name, "providers": list(rec.engine.providers),
+            "engine_calls": stream.engine_calls, "events": events,
+            "fps": len(lm_frames) / elapsed,
+            "lengths": list(getattr(rec.engine, "lengths", (rec.model.max_len,))),
+        }  # fmt: skip
+    extra["load_average"] = os.getloadavg()[0]
+    if not extra["devices"]:
+        raise OptionError(
+            "bench pipeline: no device could run: "
+            + "; ".join(f"{d}: {r}" for d, r in extra["skipped"].items())
+        )
     return rows, extra
 
 
-def _pipeline_frames(
+def _pipeline_input(
     source: str | os.PathLike[str] | None, limit: int, threads: int | None
-) -> Any:
-    """Yield ``(extractor ms or None, (543, 3) landmarks, timestamp)`` per frame."""
-    from ..io import read_clip
+) -> tuple[list[tuple[FloatArray, float]], dict[str, list[float]], str]:
+    """Landmark frames with timestamps, the read/extract samples (ms) and a label.
 
-    suffix = Path(source).suffix.lower() if source is not None else ""
-    if source is None or suffix in (".npy", ".npz", ".parquet", ".pose"):
-        if source is None:
-            clip = np.concatenate(synthetic_clips(8, seed=3))
-        else:
-            clip = np.asarray(read_clip(source), dtype=np.float32)
-        for i in range(min(limit, clip.shape[0])):
-            yield None, clip[i], i / 30.0
-        return
-    from ..extract import create_extractor, open_source
+    ``frame_ms`` holds, per frame, the read/extract time a video frame took (empty for
+    landmark sources, whose reading is per file).
+    """
+    from ..io import index_dataset, read_clip
 
+    pre: dict[str, list[float]] = {"read": [], "extract": [], "frame_ms": []}
     clock = time.perf_counter
-    with create_extractor(num_threads=threads) as ex, open_source(source, realtime=False) as src:
-        for i, frame in enumerate(src):
-            if i >= limit or frame.image is None:
+    out: list[tuple[FloatArray, float]] = []
+
+    def add_clip(clip: FloatArray) -> None:
+        for f in clip[: max(0, limit - len(out))]:
+            out.append((f, len(out) / 30.0))
+
+    if source is None:
+        for clip in synthetic_clips(8, seed=3):
+            add_clip(clip)
+        return out, pre, "synthetic landmarks"
+    path = Path(source)
+    if path.is_dir() or path.suffix.lower() in _CLIP_SUFFIXES:
+        files = [r.path for r in index_dataset(path)] if path.is_dir() else [path]
+        if not files:
+            raise OptionError(f"{path}: no clips found")
+        for f in files:
+            if len(out) >= limit:
                 break
             t0 = clock()
+            clip = np.asarray(read_clip(f), dtype=np.float32)
+            pre["read"].append((clock() - t0) * 1e3)
+            add_clip(clip)
+        what = f"{len(pre['read'])} clips of {path}" if path.is_dir() else str(path)
+        return out, pre, what
+    from ..extract import create_extractor, open_source
+
+    with create_extractor(num_threads=threads) as ex, open_source(path, realtime=False) as src:
+        it = iter(src)
+        while len(out) < limit:
+            t0 = clock()
+            frame = next(it, None)
+            t1 = clock()
+            if frame is None or frame.image is None:
+                break
             landmarks = ex.process(frame.image, bgr=True)
-            yield (clock() - t0) * 1e3, landmarks, frame.timestamp
+            t2 = clock()
+            pre["read"].append((t1 - t0) * 1e3)
+            pre["extract"].append((t2 - t1) * 1e3)
+            pre["frame_ms"].append((t2 - t0) * 1e3)
+            out.append((np.asarray(landmarks, dtype=np.float32), float(frame.timestamp)))
+    return out, pre, str(path)
+
+
+def pipeline_notes(rows: Sequence[dict[str, Any]], extra: dict[str, Any]) -> list[str]:
+    """The trtexec-style lines and the run's facts, one string per line."""
+    notes = [f"{r['device']} {r['stage']}: {r['trtexec']}" for r in rows]
+    notes.append(f"{extra['frames']} frames of {extra['source']}; window Stream, stride "
+                 f"{extra['stride']}")  # fmt: skip
+    for device, d in extra["devices"].items():
+        notes.append(
+            f"{device}: {d['engine']} ({', '.join(d['providers'])}), {d['engine_calls']} "
+            f"engine calls on lengths {d['lengths']}, {d['events']} events, "
+            f"{d['fps']:.0f} fps without read/extract"
+        )
+    for device, reason in extra["skipped"].items():
+        notes.append(f"{device}: skipped ({reason})")
+    notes.append(f"load average {extra['load_average']:.1f} on {os.cpu_count()} cores at the "
+                 "end of the run (other processes share the CPU: read p99/max with that)")
+    return notes
 
 
 def _cmd_bench_pipeline(args: argparse.Namespace) -> int:
     rows, extra = bench_pipeline(
-        args.source, args.model, device=args.device, frames=args.frames, stride=args.stride,
+        args.source, args.model, devices=args.device, frames=args.frames, stride=args.stride,
         threads=args.threads,
-    )
-    notes = [f"{extra['frames']} frames of {extra['source']} at {extra['fps']:.1f} fps; "
-             f"{extra['engine_calls']} engine calls ({extra['engine']}), {extra['events']} "
-             f"events; stride {extra['stride']}"]
-    _report(args, rows, PIPELINE_COLUMNS, "signrt pipeline latency", notes, extra)
+    )  # fmt: skip
+    notes = pipeline_notes(rows, extra)
+    for line in notes:
+        log.debug("%s", line)
+    _report(args, rows, PIPELINE_COLUMNS, "signrt pipeline latency, per stage", notes, extra)
     return 0

@@ -88,6 +88,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
         f"labels        K={len(mf.labels)}: {labels}",
         "inputs        " + ", ".join(f"{k} {dims(v)}" for k, v in mf.inputs.items()),
         "outputs       " + ", ".join(f"{k} {dims(v)}" for k, v in mf.outputs.items()),
+        f"window        L in {list(mf.buckets)} (the real frames rounded up to a bucket)"
+        if len(mf.buckets) > 1 else f"window        L = {s.max_len} always (no buckets)",
     ]
     extra = {k: v for k, v in mf.info.items() if k not in ("architecture", "precision")}
     if extra:

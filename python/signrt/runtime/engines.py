@@ -7,17 +7,21 @@ attributes ``name``, ``device`` and ``providers``. :func:`create_engine` picks o
 
 * ``cpu``: onnxruntime's CPU execution provider (thread count configurable);
 * ``cuda``: onnxruntime's CUDA execution provider (``onnxruntime-gpu``);
-* ``tensorrt``: onnxruntime's TensorRT execution provider with a fixed optimisation profile
-  (L from the spec, a batch range), engine and timing caches under the cache dir, a workspace
-  limit and the precision the graph was exported in;
+* ``tensorrt``: onnxruntime's TensorRT execution provider with one optimisation profile
+  (L over the model's buckets, a batch range), engine and timing caches under the cache dir,
+  a workspace limit and the precision the graph was exported in;
 * ``trt``: native TensorRT (:mod:`signrt.runtime.tensorrt`);
 * ``auto``: the best available, in the order TensorRT EP, native TensorRT, CUDA, CPU; one
   log line says which. An explicitly requested backend that is unavailable raises
   :class:`~signrt.errors.DeviceError` naming what is missing, never a silent CPU fallback.
 
-Engines warm up on creation. On the hot path they do not allocate: each batch size gets an
-IO binding with a preallocated output buffer (the caller's input arrays are bound without
-a copy on CPU and copied into preallocated device buffers on GPU).
+Engines warm up on creation. On the hot path they do not allocate: each batch size (and
+window length) gets an IO binding with a preallocated output buffer (the caller's input
+arrays are bound without a copy on CPU and copied into preallocated device buffers on GPU).
+
+An engine accepts L = max_len and, for a model that lists ``buckets``
+(:attr:`~signrt.runtime.model.ModelFile.buckets`), every bucket; its ``lengths`` attribute
+says which (``(max_len,)`` when ``EngineOptions.length_buckets`` is off).
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from .options import (
     EngineOptions,
     check_inputs,
     default_cache_dir,
+    engine_lengths,
+    profile_shapes,
     resolve_cache_dir,
 )
 from .tensorrt import TensorRTEngine, tensorrt_unavailable_reason
@@ -67,7 +73,8 @@ _PROVIDER: Final = {
     "cuda": "CUDAExecutionProvider",
     "tensorrt": "TensorrtExecutionProvider",
 }
-#: Batch sizes with their own IO binding (beyond these, calls use session.run).
+#: (batch, length) pairs with their own IO binding, per bucket (beyond these, calls use
+#: session.run).
 _MAX_SLOTS: Final = 8
 
 
@@ -79,6 +86,9 @@ class Engine(Protocol):
         name: Backend name (``onnxruntime-cpu``, ``onnxruntime-tensorrt``, ``tensorrt``...).
         device: The resolved device (``cpu``, ``cuda``, ``tensorrt``, ``trt``).
         providers: Execution providers actually in use, in priority order.
+
+    An engine may also have ``lengths`` (ascending window lengths it accepts, the last one
+    max_len); the Recognizer trims inputs to them. Without it, inputs keep max_len frames.
     """
 
     name: str
@@ -196,6 +206,7 @@ class OrtEngine:
         options: The engine options.
         load_ms: Session creation time (warm-up excluded), in milliseconds.
         warmup_ms: Warm-up time, in milliseconds.
+        lengths: Window lengths the engine runs at (the model's buckets, or max_len only).
     """
 
     def __init__(
@@ -223,6 +234,7 @@ class OrtEngine:
         self.device = device
         self.name = f"onnxruntime-{device}"
         self._L, self._F, self._K = model.max_len, model.num_features, model.num_classes
+        self.lengths: tuple[int, ...] = engine_lengths(model, opts)
         self._fixed = model.fixed_batch
         self._chunk = self._fixed or (opts.max_batch if device == "tensorrt" else None)
 
@@ -264,9 +276,10 @@ class OrtEngine:
             )
         self._on_gpu = device != "cpu"
         self._lock = threading.Lock()
-        self._slots: dict[int, _Slot] = {}
+        self._slots: dict[tuple[int, int], _Slot] = {}
         for b in opts.batch_sizes:
-            self._slot(b)
+            for length in self.lengths:
+                self._slot(b, length)
         self.warmup_ms = self._warmup(opts.warmup)
 
     # ------------------------------------------------------------------------ options
@@ -283,39 +296,43 @@ class OrtEngine:
         ]
 
     # ------------------------------------------------------------------------ running
-    def _slot(self, batch: int) -> _Slot | None:
-        slot = self._slots.get(batch)
-        if slot is None and len(self._slots) < _MAX_SLOTS:
+    def _slot(self, batch: int, length: int) -> _Slot | None:
+        slot = self._slots.get((batch, length))
+        if slot is None and len(self._slots) < _MAX_SLOTS * len(self.lengths):
             slot = _Slot(
-                self.session, batch, self._L, self._F, self._K, self._on_gpu,
+                self.session, batch, length, self._F, self._K, self._on_gpu,
                 self.options.device_id,
             )
-            self._slots[batch] = slot
+            self._slots[batch, length] = slot
         return slot
 
     def _warmup(self, runs: int) -> float:
         t0 = time.perf_counter()
         for i, b in enumerate(self.options.batch_sizes or (1,)):
-            f = np.zeros((b, self._L, self._F), dtype=np.float32)
-            m = np.zeros((b, self._L), dtype=np.float32)
-            m[:, 0] = 1.0
-            if i == 0:  # one unbound run: check the real output width against the labels
-                out = self.session.run([OUTPUT_LOGITS], {INPUT_FEATURES: f, INPUT_MASK: m})[0]
-                if out.shape != (b, self._K):
-                    raise ModelError(
-                        f"{self.model.path}: the model returns logits of shape {out.shape} for "
-                        f"a batch of {b}, expected ({b}, {self._K}) ({self._K} labels); "
-                        "re-export it with the labels it was trained with"
-                    )
-            for _ in range(runs):
-                self.run(f, m)
+            for j, length in enumerate(reversed(self.lengths)):  # max_len first
+                f = np.zeros((b, length, self._F), dtype=np.float32)
+                m = np.zeros((b, length), dtype=np.float32)
+                m[:, 0] = 1.0
+                if i == 0 and j == 0:  # one unbound run: check the output width
+                    feed = {INPUT_FEATURES: f, INPUT_MASK: m}
+                    out = self.session.run([OUTPUT_LOGITS], feed)[0]
+                    if out.shape != (b, self._K):
+                        raise ModelError(
+                            f"{self.model.path}: the model returns logits of shape "
+                            f"{out.shape} for a batch of {b}, expected ({b}, {self._K}) "
+                            f"({self._K} labels); re-export it with the labels it was "
+                            "trained with"
+                        )
+                for _ in range(runs):
+                    self.run(f, m)
         return (time.perf_counter() - t0) * 1e3
 
     def run(self, features: FloatArray, mask: FloatArray) -> FloatArray:
         """Run the model on a batch.
 
         Args:
-            features: (B, L, F) float32 (other real dtypes are converted).
+            features: (B, L, F) float32 (other real dtypes are converted); L is max_len
+                or one of ``lengths``.
             mask: (B, L) float32.
 
         Returns:
@@ -324,7 +341,7 @@ class OrtEngine:
         Raises:
             ShapeError: On wrong shapes.
         """
-        f, m = check_inputs(features, mask, self._L, self._F)
+        f, m = check_inputs(features, mask, self._L, self._F, self.lengths)
         b = f.shape[0]
         if self._chunk is not None and (b > self._chunk or (self._fixed and b != self._fixed)):
             return self._run_chunks(f, m, self._chunk)
@@ -342,11 +359,11 @@ class OrtEngine:
         return out
 
     def _run_one(self, f: FloatArray, m: FloatArray) -> FloatArray:
-        b = f.shape[0]
-        slot = self._slots.get(b)
+        b, length = f.shape[0], f.shape[1]
+        slot = self._slots.get((b, length))
         if slot is None:
             with self._lock:
-                slot = self._slot(b)
+                slot = self._slot(b, length)
         if slot is not None and self._lock.acquire(blocking=False):
             try:
                 io = slot.binding
@@ -382,8 +399,10 @@ def tensorrt_ep_options(model: ModelFile, opts: EngineOptions) -> dict[str, str]
 
     Precision follows the graph (the model info's ``precision``: FP16 casts or INT8 Q/DQ
     nodes are in the graph, the builder flags only allow TensorRT to honour them). The
-    optimisation profile is fixed: L from the spec and the batch range of ``opts`` (or the
-    model's static batch). Engine cache and timing cache live under the cache dir, the
+    optimisation profile covers L from the smallest bucket to max_len (optimised for
+    max_len, the full window of a stream; L = max_len only for a model without buckets or
+    with ``length_buckets`` off) and the batch range of ``opts`` (or the model's static
+    batch). Engine cache and timing cache live under the cache dir, the
     engine cache in a folder of its own per model.
 
     Args:
@@ -398,15 +417,15 @@ def tensorrt_ep_options(model: ModelFile, opts: EngineOptions) -> dict[str, str]
     timing = cache / "timing"
     for d in (engines, timing):
         d.mkdir(parents=True, exist_ok=True)
-    L, F = model.max_len, model.num_features
-    lo, mid, hi = (
-        (model.fixed_batch,) * 3
-        if model.fixed_batch is not None
-        else (opts.min_batch, opts.opt_batch, opts.max_batch)
+    shapes = profile_shapes(
+        model, opts.min_batch, opts.opt_batch, opts.max_batch, engine_lengths(model, opts)
     )
 
-    def shapes(b: int) -> str:
-        return f"{INPUT_FEATURES}:{b}x{L}x{F},{INPUT_MASK}:{b}x{L}"
+    def fmt(i: int) -> str:
+        f, m = shapes[INPUT_FEATURES][i], shapes[INPUT_MASK][i]
+        return (
+            f"{INPUT_FEATURES}:{'x'.join(map(str, f))},{INPUT_MASK}:{'x'.join(map(str, m))}"
+        )
 
     def flag(v: bool) -> str:
         return "True" if v else "False"
@@ -420,9 +439,9 @@ def tensorrt_ep_options(model: ModelFile, opts: EngineOptions) -> dict[str, str]
         "trt_engine_cache_path": str(engines),
         "trt_timing_cache_enable": "True",
         "trt_timing_cache_path": str(timing),
-        "trt_profile_min_shapes": shapes(lo),
-        "trt_profile_opt_shapes": shapes(mid),
-        "trt_profile_max_shapes": shapes(hi),
+        "trt_profile_min_shapes": fmt(0),
+        "trt_profile_opt_shapes": fmt(1),
+        "trt_profile_max_shapes": fmt(2),
     }
 
 

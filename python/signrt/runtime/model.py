@@ -8,8 +8,14 @@ A model file (DESIGN §4) is an ONNX model, opset >= 17, with inputs ``features`
 ``signrt.spec``           the FeatureSpec JSON (how landmarks become ``features``)
 ``signrt.labels``         JSON list of the K sign names, in logit order
 ``signrt.model``          JSON object: architecture, hyper-parameters, precision
-                          (fp32/fp16/int8), training data, metrics, signrt version
+                          (fp32/fp16/int8), training data, metrics, signrt version;
+                          ``buckets`` (optional): the window lengths the graph may run at
 ========================  ==================================================================
+
+A model whose graph has a dynamic time axis and whose ``signrt.model`` lists ``buckets``
+(ascending lengths ending at the spec's max_len, checked at export to give the same logits
+as max_len) is run on the real frames rounded up to a bucket; every other model always
+gets max_len frames (:attr:`ModelFile.buckets`).
 
 Writing (:func:`stamp_metadata`, :func:`save_onnx`) needs the ``onnx`` package (the
 ``train`` extra); reading (:func:`load_model_file`) needs neither onnx nor an onnxruntime
@@ -20,6 +26,7 @@ the one session of a model load is the engine's.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -46,6 +53,8 @@ __all__ = [
     "PRECISIONS",
     "SPEC_KEY",
     "ModelFile",
+    "bucket_length",
+    "check_buckets",
     "load_model_file",
     "save_onnx",
     "stamp_metadata",
@@ -63,6 +72,8 @@ INPUT_MASK: Final = "mask"
 OUTPUT_LOGITS: Final = "logits"
 #: Key of the signrt version inside ``signrt.model``.
 VERSION_KEY: Final = "signrt_version"
+#: Key of the window-length buckets inside ``signrt.model``.
+BUCKETS_KEY: Final = "buckets"
 
 _FIX_EXPORT = (
     "re-export the model with `signrt export` (or stamp it with "
@@ -103,6 +114,47 @@ def _check_info(info: Mapping[str, Any], where: str) -> dict[str, Any]:
             f"{precision!r}"
         )
     return dict(info)
+
+
+def check_buckets(value: Any, max_len: int, where: str) -> tuple[int, ...]:
+    """Validate a ``buckets`` list: ascending window lengths in 1..max_len ending at max_len.
+
+    Args:
+        value: The ``buckets`` value of the model info.
+        max_len: The spec's max_len.
+        where: Prefix of error messages.
+
+    Returns:
+        The buckets as a tuple of ints.
+
+    Raises:
+        ModelError: If the value is not such a list.
+    """
+    ok = (
+        isinstance(value, (list, tuple))
+        and len(value) > 0
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    )
+    out = tuple(int(v) for v in value) if ok else ()
+    if (
+        not ok
+        or any(b >= c for b, c in itertools.pairwise(out))
+        or out[0] < 1
+        or out[-1] != max_len
+    ):
+        raise ModelError(
+            f"{where}: model info '{BUCKETS_KEY}' must be a list of ascending window lengths "
+            f"in 1..{max_len} ending at the spec's max_len {max_len}, got {value!r}"
+        )
+    return out
+
+
+def bucket_length(frames: int, buckets: Sequence[int]) -> int:
+    """The smallest bucket that holds ``frames`` real frames (the largest if none does)."""
+    for b in buckets:
+        if frames <= b:
+            return int(b)
+    return int(buckets[-1])
 
 
 def _graph_dims(value_info: Any) -> tuple[Dim, ...] | None:
@@ -154,6 +206,8 @@ def stamp_metadata(
         raise ModelError(f"{where}: spec must be a FeatureSpec, got {type(spec).__name__}")
     names = _check_labels(labels, where)
     meta = _check_info(info, where)
+    if BUCKETS_KEY in meta:
+        meta[BUCKETS_KEY] = list(check_buckets(meta[BUCKETS_KEY], spec.max_len, where))
     meta[VERSION_KEY] = package_version()
     try:
         model_json = json.dumps(meta, sort_keys=True, allow_nan=False)
@@ -167,6 +221,8 @@ def stamp_metadata(
         inputs, outputs, spec, len(names), where, fix="fix the export (input/output names "
         "and shapes must follow DESIGN §4)"
     )
+    _check_bucket_axis(meta, inputs, spec.max_len, where, fix="export the graph with a "
+                       f"dynamic time axis or leave '{BUCKETS_KEY}' out of the model info")
 
     values = {
         SPEC_KEY: spec.to_json(),
@@ -249,6 +305,19 @@ class ModelFile:
         return str(self.info.get("architecture", "unknown"))
 
     @property
+    def buckets(self) -> tuple[int, ...]:
+        """Window lengths the graph may run at, ascending, the last one max_len.
+
+        ``(max_len,)`` for a model without ``buckets`` in its info (a fixed time axis, or
+        padding that was not proven inert at export): such a model always gets max_len
+        frames.
+        """
+        value = self.info.get(BUCKETS_KEY)
+        if value is None:
+            return (self.max_len,)
+        return tuple(int(v) for v in value)
+
+    @property
     def fixed_batch(self) -> int | None:
         """The batch size when the graph fixes it (a static first dim), else None."""
         dim = (self.inputs.get(INPUT_FEATURES) or (None,))[0]
@@ -273,6 +342,27 @@ class ModelFile:
 
 def _fmt_dims(dims: Sequence[Dim]) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in dims) + ")"
+
+
+def _check_bucket_axis(
+    meta: Mapping[str, Any],
+    inputs: Mapping[str, tuple[Dim, ...] | None],
+    max_len: int,
+    where: str,
+    *,
+    fix: str,
+) -> None:
+    """Buckets shorter than max_len need a time axis that is not fixed in the graph."""
+    buckets = meta.get(BUCKETS_KEY)
+    if buckets is None or len(buckets) < 2:
+        return
+    for name in (INPUT_FEATURES, INPUT_MASK):
+        dims = inputs.get(name)
+        if dims is not None and len(dims) >= 2 and isinstance(dims[1], int):
+            raise ModelError(
+                f"{where}: model info lists {BUCKETS_KEY} {list(buckets)} but '{name}' fixes "
+                f"L = {dims[1]} {_fmt_dims(dims)}; {fix}"
+            )
 
 
 def _check_io_dims(
@@ -406,6 +496,10 @@ def load_model_file(path: str | os.PathLike[str]) -> ModelFile:
     info = _parse_json(meta[MODEL_KEY], MODEL_KEY, where)
     try:
         info = _check_info(info, f"{where}: metadata '{MODEL_KEY}'")
+        if BUCKETS_KEY in info:
+            info[BUCKETS_KEY] = list(
+                check_buckets(info[BUCKETS_KEY], spec.max_len, f"{where}: metadata '{MODEL_KEY}'")
+            )
     except ModelError as exc:
         raise ModelError(f"{exc}; {_FIX_EXPORT}") from None
 
@@ -413,6 +507,7 @@ def load_model_file(path: str | os.PathLike[str]) -> ModelFile:
     outputs = {a.name: a.dims for a in summary.outputs}
     fix = f"{_FIX_EXPORT} from a graph that follows DESIGN §4"
     _check_io_dims(inputs, outputs, spec, len(names), where, fix=fix)
+    _check_bucket_axis(info, inputs, spec.max_len, where, fix=fix)
     for arg in (*summary.inputs, *summary.outputs):
         if arg.elem_type != ELEM_FLOAT:
             raise ModelError(

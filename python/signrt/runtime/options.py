@@ -9,15 +9,18 @@ creates its engine).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from ..errors import EngineOptionError, ShapeError
+
+if TYPE_CHECKING:
+    from .model import ModelFile
 
 __all__ = [
     "CACHE_ENV",
@@ -26,10 +29,13 @@ __all__ = [
     "EngineOptions",
     "check_inputs",
     "default_cache_dir",
+    "engine_lengths",
+    "profile_shapes",
     "resolve_cache_dir",
 ]
 
 FloatArray = npt.NDArray[np.float32]
+Shape = tuple[int, ...]
 
 #: The ``device`` names :func:`signrt.runtime.engines.create_engine` accepts.
 DEVICES: Final = ("auto", "cpu", "cuda", "tensorrt", "trt")
@@ -58,6 +64,9 @@ class EngineOptions:
             ``basic``, ``none``).
         allow_spinning: Let onnxruntime's idle intra-op threads spin-wait (lowest latency
             on an otherwise idle machine; turn off when the CPU is shared).
+        length_buckets: Run a model that lists ``buckets`` on the real frames rounded up
+            to a bucket (False: always max_len frames, e.g. to compare). Models without
+            buckets always run at max_len.
 
     Raises:
         EngineOptionError: On an option out of range.
@@ -75,6 +84,7 @@ class EngineOptions:
     device_id: int = 0
     graph_optimization: str = "all"
     allow_spinning: bool = True
+    length_buckets: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "batch_sizes", tuple(int(b) for b in self.batch_sizes))
@@ -136,15 +146,20 @@ def resolve_cache_dir(cache_dir: str | os.PathLike[str] | None) -> Path:
 
 
 def check_inputs(
-    features: npt.ArrayLike, mask: npt.ArrayLike, L: int, F: int
+    features: npt.ArrayLike,
+    mask: npt.ArrayLike,
+    L: int,
+    F: int,
+    lengths: Collection[int] = (),
 ) -> tuple[FloatArray, FloatArray]:
     """Check and convert an engine's inputs (every engine calls this first).
 
     Args:
         features: (B, L, F) features, any real dtype (converted to contiguous float32).
         mask: (B, L) mask.
-        L: The model's window length.
+        L: The model's window length (max_len).
         F: The model's features per frame.
+        lengths: Other window lengths the engine accepts (the model's buckets).
 
     Returns:
         ``(features, mask)`` as C-contiguous float32 (no copy when they already are).
@@ -154,10 +169,58 @@ def check_inputs(
     """
     f = np.ascontiguousarray(features, dtype=np.float32)
     m = np.ascontiguousarray(mask, dtype=np.float32)
-    if f.ndim != 3 or f.shape[1:] != (L, F):
-        raise ShapeError(f"features must be (B, {L}, {F}) float32, got {f.shape}")
+    if f.ndim != 3 or f.shape[2] != F or (f.shape[1] != L and f.shape[1] not in lengths):
+        others = sorted({*lengths, L})
+        allowed = f"L in {others}" if len(others) > 1 else f"{L}"
+        raise ShapeError(f"features must be (B, {allowed}, {F}) float32, got {f.shape}")
     if m.shape != f.shape[:2]:
-        raise ShapeError(f"mask must be (B, {L}) = {f.shape[:2]} float32, got {m.shape}")
+        raise ShapeError(f"mask must be (B, L) = {f.shape[:2]} float32, got {m.shape}")
     if f.shape[0] == 0:
         raise ShapeError("empty batch: features must have B >= 1 rows")
     return f, m
+
+
+def engine_lengths(model: ModelFile, options: EngineOptions) -> tuple[int, ...]:
+    """The window lengths an engine runs a model at: its buckets, or max_len only.
+
+    Args:
+        model: The model file (:attr:`~signrt.runtime.model.ModelFile.buckets`).
+        options: The engine options (``length_buckets`` off keeps max_len only).
+
+    Returns:
+        Ascending lengths, the last one the spec's max_len.
+    """
+    return model.buckets if options.length_buckets else (model.max_len,)
+
+
+def profile_shapes(
+    model: ModelFile,
+    min_batch: int,
+    opt_batch: int,
+    max_batch: int,
+    lengths: Sequence[int] | None = None,
+) -> dict[str, tuple[Shape, Shape, Shape]]:
+    """The TensorRT optimisation profile of a model (native engine and the ORT EP).
+
+    F is fixed; L runs from the smallest of ``lengths`` to max_len and is optimised for
+    max_len (the full window of a stream); the batch comes from the range, or is the
+    graph's static batch for min, opt and max.
+
+    Args:
+        model: The model file.
+        min_batch: Smallest batch.
+        opt_batch: Batch TensorRT optimises for.
+        max_batch: Largest batch.
+        lengths: Window lengths to cover (default: max_len only).
+
+    Returns:
+        ``{"features": (min, opt, max), "mask": (min, opt, max)}``.
+    """
+    L, F = model.max_len, model.num_features
+    lo_len = min(lengths) if lengths else L
+    fixed = model.fixed_batch
+    lo, mid, hi = (fixed, fixed, fixed) if fixed is not None else (min_batch, opt_batch, max_batch)
+    return {
+        "features": ((lo, lo_len, F), (mid, L, F), (hi, L, F)),
+        "mask": ((lo, lo_len), (mid, L), (hi, L)),
+    }

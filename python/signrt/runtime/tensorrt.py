@@ -1,8 +1,8 @@
 """Native TensorRT engines (``device="trt"``).
 
 The ONNX model is parsed by TensorRT's ONNX parser and built into a serialized engine with
-one optimisation profile (L fixed by the spec, a batch range), a workspace limit and a
-persistent timing cache. The engine is cached on disk under
+one optimisation profile (L from the model's smallest bucket to max_len, or max_len alone;
+a batch range), a workspace limit and a persistent timing cache. The engine is cached on disk under
 ``<cache_dir>/trt/<key>.engine`` where the key hashes (ONNX sha256, TensorRT version, GPU
 name, precision, profile shapes), so a new model, a TensorRT upgrade or another GPU gets a
 fresh build. A sidecar ``<key>.json`` beside the engine keeps the spec, the labels and the
@@ -36,7 +36,13 @@ from .._fs import write_bytes_atomic
 from ..errors import DeviceError, ModelError
 from ..spec import FeatureSpec
 from .model import INPUT_FEATURES, INPUT_MASK, OUTPUT_LOGITS, ModelFile
-from .options import EngineOptions, check_inputs, resolve_cache_dir
+from .options import (
+    EngineOptions,
+    check_inputs,
+    engine_lengths,
+    profile_shapes,
+    resolve_cache_dir,
+)
 
 __all__ = [
     "SIDECAR_VERSION",
@@ -114,25 +120,6 @@ def _import_cudart() -> Any:
 
 
 # ------------------------------------------------------------------------ cache key
-def profile_shapes(
-    model: ModelFile, min_batch: int, opt_batch: int, max_batch: int
-) -> dict[str, tuple[Shape, Shape, Shape]]:
-    """The optimisation profile of a model: L and F fixed, batch from the range.
-
-    A model whose graph fixes the batch size gets that size for min, opt and max.
-
-    Returns:
-        ``{"features": (min, opt, max), "mask": (min, opt, max)}``.
-    """
-    L, F = model.max_len, model.num_features
-    fixed = model.fixed_batch
-    lo, mid, hi = (fixed, fixed, fixed) if fixed is not None else (min_batch, opt_batch, max_batch)
-    return {
-        INPUT_FEATURES: ((lo, L, F), (mid, L, F), (hi, L, F)),
-        INPUT_MASK: ((lo, L), (mid, L), (hi, L)),
-    }
-
-
 def engine_cache_key(
     onnx_sha256: str,
     trt_version: str,
@@ -319,7 +306,10 @@ class TensorRTEngine:
         self._cuda = _Cuda(opts.device_id)
         self.providers: tuple[str, ...] = (f"TensorRT {trt.__version__}",)
         self._L, self._F, self._K = model.max_len, model.num_features, model.num_classes
-        shapes = profile_shapes(model, opts.min_batch, opts.opt_batch, opts.max_batch)
+        self.lengths: tuple[int, ...] = engine_lengths(model, opts)
+        shapes = profile_shapes(
+            model, opts.min_batch, opts.opt_batch, opts.max_batch, self.lengths
+        )
         self._min_b, _, self._max_b = (s[0] for s in shapes[INPUT_FEATURES])
         gpu = self._cuda.gpu_name()
         key_fields = {
@@ -368,17 +358,18 @@ class TensorRTEngine:
         self._d_mask = self._cuda.malloc(mb * self._L * 4)
         self._d_logits = self._cuda.malloc(mb * self._K * 4)
         self._host_out: FloatArray = np.zeros((mb, self._K), dtype=np.float32)
-        self._batch = -1
+        self._shape = (-1, -1)
         ctx = self._context
         ctx.set_tensor_address(INPUT_FEATURES, self._d_features)
         ctx.set_tensor_address(INPUT_MASK, self._d_mask)
         ctx.set_tensor_address(OUTPUT_LOGITS, self._d_logits)
         for b in opts.batch_sizes:
-            f = np.zeros((b, self._L, self._F), dtype=np.float32)
-            m = np.zeros((b, self._L), dtype=np.float32)
-            m[:, 0] = 1.0
-            for _ in range(opts.warmup):
-                self.run(f, m)
+            for length in self.lengths:
+                f = np.zeros((b, length, self._F), dtype=np.float32)
+                m = np.zeros((b, length), dtype=np.float32)
+                m[:, 0] = 1.0
+                for _ in range(opts.warmup):
+                    self.run(f, m)
 
     def _build(self, shapes: ProfileShapes) -> bytes:
         trt = self._trt
@@ -422,11 +413,11 @@ class TensorRTEngine:
     def run(self, features: FloatArray, mask: FloatArray) -> FloatArray:
         """Run the engine: features (B, L, F), mask (B, L) -> logits (B, K) float32.
 
-        Batches larger than the profile's maximum are split; a batch smaller than its
-        minimum is padded.
+        L is max_len or one of ``lengths``. Batches larger than the profile's maximum are
+        split; a batch smaller than its minimum is padded.
         """
-        f, m = check_inputs(features, mask, self._L, self._F)
-        b = f.shape[0]
+        f, m = check_inputs(features, mask, self._L, self._F, self.lengths)
+        b, length = f.shape[0], f.shape[1]
         if b > self._max_b:
             out = np.empty((b, self._K), dtype=np.float32)
             for i in range(0, b, self._max_b):
@@ -434,15 +425,15 @@ class TensorRTEngine:
             return out
         if b < self._min_b:
             pad = self._min_b - b
-            f = np.concatenate([f, np.zeros((pad, self._L, self._F), np.float32)])
-            m = np.concatenate([m, np.zeros((pad, self._L), np.float32)])
+            f = np.concatenate([f, np.zeros((pad, length, self._F), np.float32)])
+            m = np.concatenate([m, np.zeros((pad, length), np.float32)])
             return self.run(f, m)[:b]
         with self._lock:
             ctx, cuda, s = self._context, self._cuda, self._stream
-            if b != self._batch:
-                ctx.set_input_shape(INPUT_FEATURES, (b, self._L, self._F))
-                ctx.set_input_shape(INPUT_MASK, (b, self._L))
-                self._batch = b
+            if (b, length) != self._shape:
+                ctx.set_input_shape(INPUT_FEATURES, (b, length, self._F))
+                ctx.set_input_shape(INPUT_MASK, (b, length))
+                self._shape = (b, length)
             cuda.h2d(self._d_features, f, s)
             cuda.h2d(self._d_mask, m, s)
             if not ctx.execute_async_v3(int(s)):

@@ -5,8 +5,9 @@ The export:
 1. rebuilds the model from a checkpoint (:func:`signrt.train.checkpoint.load_checkpoint`);
 2. traces it with ``torch.onnx.export``: the torch.export-based ("dynamo") exporter by
    default, the legacy TorchScript exporter on request or as a fallback; inputs
-   ``features`` (B, L, F) and ``mask`` (B, L), output ``logits`` (B, K), L fixed to the
-   spec's max_len, B dynamic;
+   ``features`` (B, L, F) and ``mask`` (B, L), output ``logits`` (B, K), B dynamic, L
+   dynamic up to the spec's max_len when the model gets window-length buckets (else fixed
+   to max_len);
 3. simplifies the graph with onnxslim (constant folding, dead-code and shape-op removal);
 4. stamps the metadata (FeatureSpec, labels, model info with ``precision: fp32``);
 5. verifies it: ONNX Runtime runs the final graph on real batches (synthetic-signer clips or
@@ -14,6 +15,10 @@ The export:
    the smallest and the largest batch size, and its logits are compared with PyTorch's; the
    export fails with a :class:`~signrt.errors.ModelError` when they differ by more than
    the tolerance;
+   with buckets, ONNX Runtime also runs clips that fit in several buckets at each of them
+   and at max_len: when the logits differ by more than ``BUCKET_ATOL`` (padding is not
+   inert for that model), the model is exported again with a fixed L, without buckets and
+   with a note in its metadata, and the runtime always gives it max_len frames;
 6. writes the file atomically.
 
 Warnings that the exporters emit about their own internals are filtered here, precisely by
@@ -51,9 +56,12 @@ __all__ = [
     "DEFAULT_OPSET",
     "EXPORTERS",
     "ExportReport",
+    "check_buckets_inert",
+    "default_buckets",
     "export_checkpoint",
     "export_model",
     "parse_batch_range",
+    "parse_buckets",
     "to_onnx",
     "verification_batch",
 ]
@@ -70,6 +78,10 @@ EXPORTERS: Final = ("auto", "dynamo", "torchscript")
 #: Default parity tolerance: |onnx - torch| <= ATOL + RTOL * |torch| for every logit.
 ATOL: Final = 1e-4
 RTOL: Final = 1e-4
+#: Largest |logit difference| between a bucket and max_len for padding to count as inert.
+BUCKET_ATOL: Final = 1e-5
+#: Smallest window-length bucket of :func:`default_buckets`.
+MIN_BUCKET: Final = 16
 #: Synthetic-signer clips used to verify an export when no dataset is given.
 _VERIFY_SOURCE: Final = "synthetic:classes=8,signers=2,clips_per_class=2,seed=12345"
 
@@ -145,8 +157,18 @@ class ExportReport:
             f"{self.nodes} nodes (from {self.nodes_before_simplify})]; ONNX Runtime vs PyTorch "
             f"max |diff| = {self.max_abs_diff:.2e} on {self.verify_clips} clips "
             f"({self.verify_source}), batch {self.batch_range[0]}..{self.batch_range[1]}; "
-            f"{self.seconds:.1f}s"
+            f"{_time_axis_summary(self.info)}; {self.seconds:.1f}s"
         )
+
+
+def _time_axis_summary(info: Mapping[str, Any]) -> str:
+    """``L in buckets [...]`` or ``L fixed`` (with the note of a failed bucket check)."""
+    buckets = info.get("buckets")
+    if buckets:
+        return f"L in buckets {list(buckets)}"
+    axis = info.get("export", {}).get("time_axis", {}) if isinstance(info, Mapping) else {}
+    note = axis.get("note") if isinstance(axis, Mapping) else None
+    return f"L fixed ({note[:200]})" if note else "L fixed"
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -169,6 +191,29 @@ def parse_batch_range(text: str | Sequence[int]) -> tuple[int, int]:
     if len(values) != 2 or not 1 <= values[0] <= values[1]:
         raise ModelError(f"batch range must be MIN:MAX with 1 <= MIN <= MAX, got {text!r}")
     return values[0], values[1]
+
+
+def parse_buckets(text: str) -> bool | tuple[int, ...]:
+    """Parse ``--buckets``: ``auto`` (True), ``none`` (False) or ``16,32,64``.
+
+    Raises:
+        ModelError: On anything else.
+    """
+    word = text.strip().lower()
+    if word == "auto":
+        return True
+    if word in ("none", "off", "fixed"):
+        return False
+    try:
+        values = tuple(int(p) for p in word.replace(":", ",").split(",") if p.strip())
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise ModelError(
+            f"--buckets must be auto, none or positive window lengths such as 16,32,64; got "
+            f"{text!r}"
+        )
+    return values
 
 
 @contextlib.contextmanager
@@ -219,6 +264,7 @@ def to_onnx(
     exporter: str = "auto",
     batch_range: tuple[int, int] = DEFAULT_BATCH_RANGE,
     simplify: bool = True,
+    min_length: int | None = None,
 ) -> tuple[onnx.ModelProto, str, int]:
     """Trace a model into an ONNX graph (no metadata, no verification).
 
@@ -230,6 +276,8 @@ def to_onnx(
             (dynamo, falling back to torchscript if it fails).
         batch_range: Bounds of the dynamic batch dimension.
         simplify: Run onnxslim on the graph.
+        min_length: With a value, the time axis L is dynamic from it to max_len
+            (named ``length``); None keeps L fixed to max_len.
 
     Returns:
         ``(model_proto, exporter_used, nodes_before_simplify)``.
@@ -256,7 +304,8 @@ def to_onnx(
     for used in order:
         try:
             with _quiet_exporter(), torch.no_grad():
-                proto = _trace(model, (feats, mask), used, opset, (lo, hi))
+                proto = _trace(model, (feats, mask), used, opset, (lo, hi),
+                               _length_range(min_length, spec.max_len))
             break
         except Exception as exc:  # exporters raise many kinds
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -270,8 +319,18 @@ def to_onnx(
     before = len(proto.graph.node)
     if simplify:
         proto = _simplify(proto)
-    _fix_interface(proto, spec.max_len)
+    _fix_interface(proto, spec.max_len, dynamic_length=min_length is not None)
     return proto, used, before
+
+
+def _length_range(min_length: int | None, max_len: int) -> tuple[int, int] | None:
+    """The (min, max) of a dynamic time axis; None for a fixed one."""
+    if min_length is None:
+        return None
+    if not 1 <= min_length <= max_len:
+        raise ModelError(f"min_length must be in 1..{max_len} (max_len), got {min_length}")
+    # torch.export specialises sizes 0 and 1, so the declared range starts at 2 at least
+    return max(2, min_length), max_len
 
 
 def _trace(
@@ -280,6 +339,7 @@ def _trace(
     exporter: str,
     opset: int,
     batch_range: tuple[int, int],
+    length_range: tuple[int, int] | None = None,
 ) -> onnx.ModelProto:
     import onnx
     import torch
@@ -287,6 +347,9 @@ def _trace(
     inputs, outputs = ["features", "mask"], ["logits"]
     if exporter == "dynamo":
         batch = torch.export.Dim("batch", min=batch_range[0], max=max(batch_range[1], 2))
+        axes: dict[int, Any] = {0: batch}
+        if length_range is not None:
+            axes[1] = torch.export.Dim("length", min=length_range[0], max=length_range[1])
         program = torch.onnx.export(
             model,
             args,
@@ -296,7 +359,7 @@ def _trace(
             opset_version=opset,
             dynamo=True,
             external_data=False,
-            dynamic_shapes=({0: batch}, {0: batch}),
+            dynamic_shapes=(axes, axes),
             optimize=True,
             verbose=False,
         )
@@ -305,6 +368,7 @@ def _trace(
         proto: onnx.ModelProto = program.model_proto
         return proto
     buf = io.BytesIO()
+    length_axis = {1: "length"} if length_range is not None else {}
     torch.onnx.export(
         model,
         args,
@@ -314,7 +378,11 @@ def _trace(
         opset_version=opset,
         dynamo=False,
         do_constant_folding=True,
-        dynamic_axes={"features": {0: "batch"}, "mask": {0: "batch"}, "logits": {0: "batch"}},
+        dynamic_axes={
+            "features": {0: "batch", **length_axis},
+            "mask": {0: "batch", **length_axis},
+            "logits": {0: "batch"},
+        },
     )
     return onnx.load_from_string(buf.getvalue())
 
@@ -334,8 +402,9 @@ def _simplify(proto: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
-def _fix_interface(proto: onnx.ModelProto, max_len: int) -> None:
-    """Check names and ranks; name the batch axis ``batch`` everywhere, L static."""
+def _fix_interface(proto: onnx.ModelProto, max_len: int, *, dynamic_length: bool = False
+                   ) -> None:
+    """Check names and ranks; name the batch axis ``batch``; L static or ``length``."""
     ins = {v.name: v for v in proto.graph.input}
     outs = {v.name: v for v in proto.graph.output}
     if set(ins) != {"features", "mask"} or set(outs) != {"logits"}:
@@ -353,7 +422,14 @@ def _fix_interface(proto: onnx.ModelProto, max_len: int) -> None:
                 "the export must keep it dynamic"
             )
         dims[0].dim_param = "batch"
-        if name != "logits" and dims[1].dim_value != max_len:
+        if name != "logits" and dynamic_length:
+            if dims[1].HasField("dim_value"):
+                raise ModelError(
+                    f"exported graph: the time axis of '{name}' is static "
+                    f"({dims[1].dim_value}); the export asked for a dynamic one"
+                )
+            dims[1].dim_param = "length"
+        elif name != "logits" and dims[1].dim_value != max_len:
             raise ModelError(
                 f"exported graph: '{name}' should have L = {max_len} frames, got {dims[1]}"
             )
@@ -442,6 +518,146 @@ def _verify(
     return worst
 
 
+# ----------------------------------------------------------------------- length buckets
+def default_buckets(max_len: int) -> tuple[int, ...]:
+    """Window-length buckets for a spec: 16, 32, 64, ... below max_len, then max_len.
+
+    Args:
+        max_len: The spec's max_len.
+
+    Returns:
+        Ascending lengths ending at max_len (just ``(max_len,)`` when max_len <= 16).
+    """
+    out: list[int] = []
+    b = MIN_BUCKET
+    while b < max_len:
+        out.append(b)
+        b *= 2
+    out.append(max_len)
+    return tuple(out)
+
+
+def _resolve_buckets(length_buckets: bool | Sequence[int], max_len: int) -> tuple[int, ...]:
+    """The buckets an export asks for; () for a fixed time axis."""
+    from ..runtime.model import check_buckets
+
+    if length_buckets is False:
+        return ()
+    if length_buckets is True:
+        wanted: Sequence[int] = default_buckets(max_len)
+    else:
+        wanted = sorted({int(b) for b in length_buckets} | {max_len})
+    buckets = check_buckets(list(wanted), max_len, "export")
+    return buckets if len(buckets) > 1 else ()
+
+
+def check_buckets_inert(
+    proto_bytes: bytes,
+    feats: FloatArray,
+    mask: FloatArray,
+    buckets: Sequence[int],
+    *,
+    atol: float = BUCKET_ATOL,
+) -> tuple[float, int, str | None]:
+    """Check with ONNX Runtime that padding is inert: a bucket gives max_len's logits.
+
+    Every clip of the verification set with a real frame is cut to lengths that fit in
+    several buckets (each bucket's own length, and one frame more than the bucket below,
+    so a clip fills a bucket exactly and barely), padded with zeros as preprocessing
+    pads; the graph runs on it at every bucket that holds it and at max_len.
+
+    Args:
+        proto_bytes: The serialized graph (dynamic time axis).
+        feats: (N, max_len, F) verification features.
+        mask: (N, max_len) their mask.
+        buckets: Ascending lengths, the last one max_len.
+        atol: Largest allowed |logit difference| to max_len.
+
+    Returns:
+        ``(max_abs_diff, clips_checked, problem)``; ``problem`` is None when every bucket
+        agrees within ``atol``, else one line naming the worst length and bucket.
+    """
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(proto_bytes, opts, providers=["CPUExecutionProvider"])
+    real = mask.any(axis=1)
+    base_f, base_m = feats[real], mask[real]  # (N', L, F), (N', L)
+    L = int(buckets[-1])
+    lengths = sorted({int(b) for b in buckets[:-1]} | {int(b) + 1 for b in buckets[:-1]})
+    worst, checked = 0.0, 0
+    for n in lengths:
+        f = base_f.copy()
+        m = base_m.copy()
+        f[:, n:] = 0.0
+        m[:, n:] = 0.0
+        for b in [L, *(b for b in buckets[:-1] if b >= n)]:
+            feed = {"features": np.ascontiguousarray(f[:, :b]),
+                    "mask": np.ascontiguousarray(m[:, :b])}  # fmt: skip
+            try:
+                got = sess.run(["logits"], feed)[0]  # (N', K)
+            except Exception as exc:  # onnxruntime raises its own exception types
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                problem = f"ONNX Runtime cannot run the graph at L = {b}: {first[:300]}"
+                return worst, checked, problem
+            if b == L:
+                ref = got
+                continue
+            diff = float(np.abs(got - ref).max())
+            worst = diff if not diff <= worst else worst
+            if not diff <= atol:
+                return worst, checked, (
+                    f"clips of {n} frames give logits at L = {b} that differ from L = {L} by "
+                    f"{diff:.3g} (> {atol:g})"
+                )
+        checked += int(f.shape[0])
+    return worst, checked, None
+
+
+def _trace_bucketed(
+    model: torch.nn.Module,
+    spec: FeatureSpec,
+    feats: FloatArray,
+    mask: FloatArray,
+    buckets: tuple[int, ...],
+    **trace: Any,
+) -> tuple[onnx.ModelProto, str, int, dict[str, Any]]:
+    """Trace with a dynamic time axis and check the buckets; else trace with a fixed L.
+
+    Returns:
+        ``(proto, exporter, nodes_before_simplify, time_axis)``; ``time_axis`` is the
+        export metadata of the time axis: ``buckets`` (a list, empty for a fixed L), the
+        check's ``bucket_max_abs_diff`` and ``bucket_clips``, and a ``note`` when a model
+        asked for buckets was exported with a fixed L.
+    """
+    axis: dict[str, Any] = {"buckets": []}
+    exporter = trace.pop("exporter", "auto")
+    notes: list[str] = []
+    for candidate in (["dynamo", "torchscript"] if exporter == "auto" else [exporter]):
+        if not buckets:
+            break
+        try:
+            proto, used, before = to_onnx(
+                model, spec, min_length=buckets[0], exporter=candidate, **trace
+            )
+        except ModelError as exc:
+            notes.append(f"{candidate}: no dynamic time axis ({str(exc)[:300]})")
+            continue
+        diff, clips, problem = check_buckets_inert(proto.SerializeToString(), feats, mask, buckets)
+        if problem is None:
+            axis.update(buckets=list(buckets), bucket_max_abs_diff=diff, bucket_clips=clips,
+                        bucket_tolerance=BUCKET_ATOL)
+            return proto, used, before, axis
+        notes.append(f"{candidate}: padding is not inert ({problem})")
+    if notes:
+        axis["note"] = f"fixed L = {spec.max_len}; " + "; ".join(notes)
+        log.warning("export: %s", axis["note"])
+    proto, used, before = to_onnx(model, spec, exporter=exporter, **trace)
+    return proto, used, before, axis
+
+
 # ------------------------------------------------------------------------------ export
 def export_model(
     model: torch.nn.Module,
@@ -457,6 +673,7 @@ def export_model(
     atol: float = ATOL,
     rtol: float = RTOL,
     simplify: bool = True,
+    length_buckets: bool | Sequence[int] = True,
 ) -> ExportReport:
     """Export an in-memory model to a verified signrt model file.
 
@@ -475,6 +692,12 @@ def export_model(
         atol: Absolute parity tolerance.
         rtol: Relative parity tolerance.
         simplify: Simplify with onnxslim.
+        length_buckets: Window-length buckets the runtime may trim inputs to: True for
+            :func:`default_buckets`, a list of lengths (max_len is added), or False for a
+            fixed time axis. They are recorded (``buckets`` in the model info) only when
+            the graph exports with a dynamic time axis and passes
+            :func:`check_buckets_inert`; otherwise L is fixed and ``export.time_axis``
+            notes why.
 
     Returns:
         The :class:`ExportReport`.
@@ -488,13 +711,15 @@ def export_model(
 
     t0 = time.perf_counter()
     model = model.eval()
-    proto, used, before = to_onnx(
-        model, spec, opset=opset, exporter=exporter, batch_range=batch_range, simplify=simplify
-    )
-    num_params = sum(p.numel() for p in model.parameters())
+    buckets = _resolve_buckets(length_buckets, spec.max_len)
     if verify_inputs is None:
         verify_inputs = verification_batch(spec)
     feats, mask, source = verify_inputs
+    proto, used, before, time_axis = _trace_bucketed(
+        model, spec, feats, mask, buckets,
+        opset=opset, exporter=exporter, batch_range=batch_range, simplify=simplify,
+    )  # fmt: skip
+    num_params = sum(p.numel() for p in model.parameters())
     meta = _json_safe(dict(info))
     meta["precision"] = "fp32"
     meta.setdefault("num_parameters", num_params)
@@ -505,7 +730,12 @@ def export_model(
         "batch_range": list(batch_range),
         "simplified": simplify,
     }
+    export_info["time_axis"] = time_axis
     meta["export"] = export_info
+    if time_axis["buckets"]:
+        meta["buckets"] = list(time_axis["buckets"])
+    else:
+        meta.pop("buckets", None)
     stamp_metadata(proto, spec, labels, meta)
     diff = _verify(model, proto.SerializeToString(), feats, mask, batch_range, atol, rtol)
     export_info["parity_max_abs_diff"] = diff
@@ -560,6 +790,7 @@ def export_checkpoint(
     atol: float = ATOL,
     rtol: float = RTOL,
     simplify: bool = True,
+    length_buckets: bool | Sequence[int] = True,
 ) -> ExportReport:
     """Export a training checkpoint (``RUN_DIR/best.pt``) to a verified signrt model file.
 
@@ -574,6 +805,7 @@ def export_checkpoint(
         atol: Absolute parity tolerance.
         rtol: Relative parity tolerance.
         simplify: Simplify with onnxslim.
+        length_buckets: Window-length buckets (see :func:`export_model`).
 
     Returns:
         The :class:`ExportReport`.
@@ -608,4 +840,5 @@ def export_checkpoint(
         atol=atol,
         rtol=rtol,
         simplify=simplify,
+        length_buckets=length_buckets,
     )

@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="export a training checkpoint to a verified ONNX model file",
         description=(
             "Export RUN_DIR/best.pt to an ONNX model file (inputs features (B, L, F) and mask "
-            "(B, L), output logits (B, K); L fixed, batch dynamic) with the signrt metadata "
+            "(B, L), output logits (B, K); batch dynamic, L dynamic up to max_len where "
+            "padding is proven inert (see --buckets), else fixed) with the signrt metadata "
             "(FeatureSpec, labels, model info). The graph is simplified with onnxslim and "
             "verified: ONNX Runtime and PyTorch must agree on real batches (synthetic-signer "
             "clips, or --verify-data) at both ends of --batch-range."
@@ -47,6 +48,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--tol", type=float, default=1e-4, help="parity tolerance (absolute and relative)"
     )
     p.add_argument("--no-simplify", action="store_true", help="skip onnxslim")
+    p.add_argument(
+        "--buckets",
+        default="auto",
+        metavar="auto|none|N,N,...",
+        help="window lengths the runtime may run the model at (dynamic time axis, checked "
+        "at export to give max_len's logits): auto (16, 32, 64, ... up to max_len), none "
+        "(fixed L), or a list; default auto",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_cmd_export)
 
@@ -106,7 +115,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_checkpoint, parse_batch_range
+    from .export import export_checkpoint, parse_batch_range, parse_buckets
 
     report = export_checkpoint(
         args.checkpoint,
@@ -118,6 +127,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         atol=args.tol,
         rtol=args.tol,
         simplify=not args.no_simplify,
+        length_buckets=parse_buckets(args.buckets),
     )
     if args.json:
         doc = report.to_dict()
