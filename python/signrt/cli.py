@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "signrt.cli", "signrt.runtime.cli", "signrt.extract.cli", "signrt.daemon.cli",
     "signrt.train.export_cli",
     "signrt.train.cli",
+    "signrt.evaluate.cli",
 )
 
 
