@@ -94,7 +94,9 @@ def fit_temperature(logits: npt.ArrayLike, labels: npt.ArrayLike, *, tol: float 
             a, c, fc = c, d, fd
             d = a + g * (b - a)
             fd = nll(z, y, math.exp(d))
-    return float(math.exp((a + b) / 2.0))
+    # the optimum may lie on a bound (e.g. separable data wants T -> 0)
+    cands = (math.exp((a + b) / 2.0), _T_MIN, _T_MAX)
+    return float(min(cands, key=lambda t: nll(z, y, t)))
 
 
 def scores(logits: npt.ArrayLike, temperature: float = 1.0) -> dict[str, F64]:

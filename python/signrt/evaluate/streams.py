@@ -23,9 +23,10 @@ Rest kinds (``RestKind``):
     interpolation of every landmark). A hand never seen in the clip stays missing.
 ``idle``
     As ``low_in_view``, plus small idle movements while resting: each hand drifts by the sum
-    of two slow sinusoids (periods 1.5-4 s, random phases) with a peak amplitude of
-    ``idle_amplitude`` image units, and a slow random walk; the torso sways by a tenth of
-    that.
+    of two slow sinusoids (periods 1.5-4 s, random phases, amplitude ``idle_amplitude / 4``
+    each) and a slow random walk clipped to ``idle_amplitude / 2``, so it stays within
+    ``idle_amplitude`` image units of its rest position; the torso sways by a tenth of the
+    first hand's drift.
 
 Every rest frame also gets per-landmark jitter of ``noise`` image units (standard
 deviation), as a landmark detector gives on a still person. The transition frames belong
@@ -325,7 +326,7 @@ def rest_frames(
                     period = rng.uniform(1.5, 4.0)
                     phase = rng.uniform(0, 2 * np.pi, size=2)
                     drift += np.sin(2 * np.pi * t[:, None] / period + phase) * (
-                        idle_amplitude / 2.0
+                        idle_amplitude / 4.0
                     )
                 walk = np.cumsum(rng.normal(0.0, idle_amplitude / 20.0, size=(n, 2)), axis=0)
                 drift += np.clip(walk, -idle_amplitude / 2, idle_amplitude / 2)
