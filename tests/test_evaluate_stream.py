@@ -355,3 +355,31 @@ def test_real_clips_through_both_modes(tmp_path: Path) -> None:
     wrong = load_clip_set(tmp_path).subset([lab == signs[2] for lab in data.labels])
     with pytest.raises(signrt.DataError, match="none of its signs"):
         evaluate_streams(rec, wrong, config=cfg)
+
+
+# ------------------------------------------------------------------------ offline replay
+def test_offline_replay_equals_the_stream(tmp_path: Path) -> None:
+    from signrt.evaluate.offline import (
+        hand_motion,
+        motion_segments,
+        window_decide,
+        window_logits,
+    )
+    from signrt.evaluate.stream_eval import run_stream
+
+    rec = signrt.load()
+    clips, labels = _synthetic(4, 1)
+    (stream,) = build_streams(clips, labels, StreamConfig(rest=0.6, signs_per_stream=4))
+    real, _ = run_stream(rec, stream, "window", {"threshold": 0.5})
+    wl = window_logits(rec, stream, stride=4, min_frames=8)
+    s = scores(wl.logits)
+    replay = window_decide(rec.labels, wl, s["top"], s["softmax"], threshold=0.5)
+    assert len(real) >= 2
+    assert [(e.label, e.emit) for e in replay] == [(e.label, e.emit) for e in real]
+    assert [e.score for e in replay] == pytest.approx([e.score for e in real], abs=1e-5)
+    seg, _ = run_stream(rec, stream, "segment", {"threshold": 0.0})
+    spans = motion_segments(hand_motion(stream.frames), 0.004, rest_frames=8, min_frames=6)
+    ts = stream.timestamps
+    assert [(e.start, e.end, e.emit) for e in seg] == [
+        (ts[a], ts[b - 1], ts[c]) for a, b, c in spans
+    ]
