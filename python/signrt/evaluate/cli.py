@@ -39,6 +39,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--rest", type=float, default=0.6, help="seconds of rest between signs")
     p.add_argument("--rest-kind", choices=REST_KINDS, default="out_of_view",
                    help="hands out of view, resting low in view, or idle movements")  # fmt: skip
+    p.add_argument("--idle-amplitude", type=float, default=0.015,
+                   help="idle rest: peak hand drift in image units")  # fmt: skip
     p.add_argument("--signs-per-stream", type=int, default=10)
     p.add_argument("--fps", type=float, default=25.0, help="frame rate of the clips")
     p.add_argument("--idle-seconds", type=float, default=60.0,
@@ -81,7 +83,7 @@ def _cmd_eval_stream(args: argparse.Namespace) -> int:
     cfg = EvalConfig(
         streams=StreamConfig(
             rest=args.rest, rest_kind=args.rest_kind, signs_per_stream=args.signs_per_stream,
-            fps=args.fps, seed=args.seed,
+            fps=args.fps, seed=args.seed, idle_amplitude=args.idle_amplitude,
         ),
         tolerance=args.tolerance,
         idle_seconds=args.idle_seconds,
