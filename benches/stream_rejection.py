@@ -51,6 +51,7 @@ from signrt.evaluate.offline import (
     classify_clips,
     hand_motion,
     motion_segments,
+    motion_threshold,
     trajectory_decide,
     window_decide,
     window_logits,
@@ -280,15 +281,7 @@ def frame_threshold(p: Prepared) -> float:
     """Shoulder-width motion threshold best separating signing from rest frames."""
     m = np.concatenate(p.motion_sw)
     y = np.concatenate([s.signing for s in p.streams])
-    seen = m > 0
-    m, y = m[seen], y[seen]
-    best, best_t = -1.0, 0.0
-    for t in np.quantile(m, np.linspace(0.02, 0.98, 97)):
-        act = m > t
-        bacc = 0.5 * (act[y].mean() + (~act[~y]).mean())
-        if bacc > best:
-            best, best_t = float(bacc), float(t)
-    return best_t
+    return motion_threshold(m, y)[0]
 
 
 # ------------------------------------------------------------------------------- main

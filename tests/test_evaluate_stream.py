@@ -383,3 +383,18 @@ def test_offline_replay_equals_the_stream(tmp_path: Path) -> None:
     assert [(e.start, e.end, e.emit) for e in seg] == [
         (ts[a], ts[b - 1], ts[c]) for a, b, c in spans
     ]
+
+
+def test_motion_threshold_separates_signing_from_rest() -> None:
+    from signrt.evaluate.offline import motion_threshold
+
+    rng = np.random.default_rng(0)
+    rest = rng.uniform(0.001, 0.01, 400)
+    sign = rng.uniform(0.02, 0.2, 300)
+    unseen = np.zeros(50)  # no hand: left out
+    m = np.concatenate([rest, sign, unseen])
+    y = np.concatenate([np.zeros(400, bool), np.ones(300, bool), np.ones(50, bool)])
+    t, bacc = motion_threshold(m, y)
+    assert rest.max() <= t < sign.min() and bacc == 1.0
+    with pytest.raises(ValueError, match="both signing and rest"):
+        motion_threshold(sign, np.ones(300, bool))

@@ -14,6 +14,8 @@ and the decision rules are replayed on them:
 * :func:`hand_motion`: per-frame hand displacement (image units, or shoulder widths with
   ``normalise=True``), and :func:`motion_segments`: the segment-mode rule (a moving frame
   opens a segment, ``rest_frames`` still frames close it) on it;
+* :func:`motion_threshold`: the motion threshold derived from labelled frames (the one
+  that best separates signing from rest frames, by balanced accuracy);
 * :func:`trajectory_decide`: boundaries from the classifier's score trajectory: a run of
   windows whose score is >= ``on`` opens, it stays open while the score is >= ``off``, and
   when it closes the label with the highest summed probability over the run is emitted if
@@ -41,6 +43,7 @@ __all__ = [
     "classify_clips",
     "hand_motion",
     "motion_segments",
+    "motion_threshold",
     "trajectory_decide",
     "window_decide",
     "window_logits",
@@ -207,6 +210,44 @@ def hand_motion(frames: npt.NDArray[Any], *, normalise: bool = False) -> F64:
         w = np.where(np.isfinite(w) & (w > 1e-6), w, med if med > 1e-6 else 1.0)
         out = out / w
     return out
+
+
+def motion_threshold(
+    motion: npt.ArrayLike, signing: npt.ArrayLike, *, candidates: int = 97
+) -> tuple[float, float]:
+    """The motion threshold that best separates signing frames from rest frames.
+
+    Frames whose motion is 0 (no hand seen in this or the previous frame) are left out.
+    The candidates are ``candidates`` evenly spaced quantiles (2 % ... 98 %) of the motion
+    of the remaining frames; the one with the highest balanced accuracy of
+    ``motion > threshold`` against ``signing`` wins (the lowest on ties).
+
+    Args:
+        motion: (T,) per-frame motion (:func:`hand_motion`), any number of streams joined.
+        signing: (T,) True on frames that belong to a sign.
+        candidates: Number of candidate thresholds.
+
+    Returns:
+        (threshold, balanced accuracy).
+
+    Raises:
+        ValueError: If the shapes differ, or there are no moving signing or rest frames.
+    """
+    m = np.asarray(motion, dtype=np.float64)
+    y = np.asarray(signing, dtype=bool)
+    if m.shape != y.shape or m.ndim != 1:
+        raise ValueError(f"motion and signing must be equal 1-D shapes, got {m.shape}, {y.shape}")
+    seen = m > 0
+    m, y = m[seen], y[seen]
+    if not y.any() or y.all():
+        raise ValueError("motion_threshold needs frames of both signing and rest with a hand seen")
+    best, best_t = -1.0, 0.0
+    for t in np.quantile(m, np.linspace(0.02, 0.98, candidates)):
+        act = m > t
+        bacc = 0.5 * (float(act[y].mean()) + float((~act[~y]).mean()))
+        if bacc > best:
+            best, best_t = bacc, float(t)
+    return best_t, best
 
 
 def motion_segments(
