@@ -398,3 +398,25 @@ def test_motion_threshold_separates_signing_from_rest() -> None:
     assert rest.max() <= t < sign.min() and bacc == 1.0
     with pytest.raises(ValueError, match="both signing and rest"):
         motion_threshold(sign, np.ones(300, bool))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.0, 1.0), st.booleans()), min_size=2, max_size=40))
+def test_motion_threshold_is_the_best_split(rows: list[tuple[float, bool]]) -> None:
+    from signrt.evaluate.offline import motion_threshold
+
+    m = np.array([r[0] for r in rows])
+    y = np.array([r[1] for r in rows])
+    seen = m > 0
+    if not (y[seen].any() and (~y[seen]).any()):
+        with pytest.raises(ValueError):
+            motion_threshold(m, y)
+        return
+    t, bacc = motion_threshold(m, y)
+
+    def bal(th: float) -> float:
+        act = m[seen] > th
+        return 0.5 * (act[y[seen]].mean() + (~act[~y[seen]]).mean())
+
+    assert bal(t) == pytest.approx(bacc)
+    assert all(bacc >= bal(c) - 1e-12 for c in m[seen])
