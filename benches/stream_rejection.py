@@ -22,7 +22,7 @@ Every setting is chosen on the validation streams only (best F1 among the settin
 at most 0.1 OOV events per unknown sign and 0.2 false events per minute of rest, else the
 best penalised F1) and then reported on the test streams.
 
-Writes ``OUT/stream_rejection.json`` and ``.md``.
+Writes ``OUT/NAME.json`` and ``.md`` (NAME: ``stream_rejection`` by default).
 
 Usage:
     python benches/stream_rejection.py --model M.onnx --val-data DIR --val-unknown DIR \
@@ -294,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--idle-seconds", type=float, default=120.0)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     ap.add_argument("--note", default="", help="free text for the report (training recipe)")
+    ap.add_argument("--name", default="stream_rejection", help="file stem of the report")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     t_start = time.perf_counter()
@@ -420,9 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "stream_rejection.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "stream_rejection.md").write_text(markdown(report))
-    log.info("wrote %s", out / "stream_rejection.md")
+    (out / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / f"{args.name}.md").write_text(markdown(report))
+    log.info("wrote %s", out / f"{args.name}.md")
     return 0
 
 
