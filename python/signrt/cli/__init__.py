@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "signrt.daemon.cli",
     "signrt.train.export_cli",
     "signrt.train.cli",
+    "signrt.cli.evaluate",
 )
 
 
