@@ -75,9 +75,9 @@ def _options(items: list[str], flag: str) -> dict[str, Any]:
 
 
 def _cmd_eval_stream(args: argparse.Namespace) -> int:
-    from ..recognizer import load
     from ..evaluate.stream_eval import EvalConfig, evaluate_streams, load_clip_set
     from ..evaluate.streams import StreamConfig
+    from ..recognizer import load
 
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     cfg = EvalConfig(
