@@ -33,8 +33,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--landmarker",
         default=None,
-        metavar="PATH.task",
-        help="MediaPipe HolisticLandmarker .task model (default: legacy Holistic, offline)",
+        metavar="onnx[:DEVICE]|legacy|PATH.task",
+        help="onnx: bundled Holistic models on ONNX Runtime (DEVICE auto/cpu/cuda/tensorrt); "
+        "legacy: MediaPipe Holistic; or a HolisticLandmarker .task model "
+        "(default: legacy where MediaPipe is installed, else onnx)",
     )
     p.add_argument(
         "--model-complexity", type=int, default=1, choices=(0, 1, 2), help="pose model (legacy)"

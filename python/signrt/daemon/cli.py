@@ -25,8 +25,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--fps", type=float, default=None, help="replay / file / folder frame rate")
     p.add_argument(
-        "--landmarker", default=None, metavar="PATH.task",
-        help="MediaPipe HolisticLandmarker .task model (default: legacy Holistic)",
+        "--landmarker", default=None, metavar="onnx[:DEVICE]|legacy|PATH.task",
+        help="onnx (bundled models on ONNX Runtime), legacy (MediaPipe) or a .task model "
+        "(default: legacy where MediaPipe is installed, else onnx)",
     )  # fmt: skip
     p.add_argument("--threads", type=int, default=None, help="extractor inference threads")
     p.add_argument("--mode", choices=("window", "segment"), default=None, help="stream mode")

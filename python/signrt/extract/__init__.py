@@ -1,7 +1,9 @@
-"""Landmark extraction: MediaPipe Holistic extractors, frame sources, batch extraction.
+"""Landmark extraction: Holistic extractors, frame sources, batch extraction.
 
-Install the ``camera`` extra (``pip install 'signrt[camera]'``: MediaPipe 0.10.21 and
-OpenCV). Nothing heavy is imported here; MediaPipe and OpenCV load when an extractor or a
+Two ways to get landmarks: the bundled Holistic models on ONNX Runtime
+(``create_extractor("onnx")``; it needs only OpenCV, ``pip install 'signrt[landmarks]'``),
+or MediaPipe itself (the ``camera`` extra: MediaPipe 0.10.21 and OpenCV).
+Nothing heavy is imported here; MediaPipe and OpenCV load when an extractor or a
 source is created.
 
 Example:
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
         empty_frame,
         landmarks_to_frame,
     )
+    from .onnx_holistic import OnnxHolisticExtractor
     from .sources import (
         CaptureSource,
         Frame,
@@ -44,6 +47,7 @@ __all__ = [
     "Frame",
     "HolisticExtractor",
     "ImageFolderSource",
+    "OnnxHolisticExtractor",
     "ReplaySource",
     "Source",
     "TasksHolisticExtractor",
@@ -66,6 +70,7 @@ _LAZY: dict[str, str] = {
     "create_extractor": ".extractor",
     "empty_frame": ".extractor",
     "landmarks_to_frame": ".extractor",
+    "OnnxHolisticExtractor": ".onnx_holistic",
     "CaptureSource": ".sources",
     "Frame": ".sources",
     "ImageFolderSource": ".sources",

@@ -442,17 +442,22 @@ def create_extractor(
     num_threads: int | None = None,
     min_detection_confidence: float = 0.5,
     min_tracking_confidence: float = 0.5,
-) -> HolisticExtractor | TasksHolisticExtractor:
+    device: str = "auto",
+) -> Extractor:
     """Create the extractor for ``model``: a ``.task`` file selects the Tasks backend.
 
     Args:
-        model: ``None`` (or ``"legacy"``) for the legacy Holistic solution, or the path of a
-            ``HolisticLandmarker`` ``.task`` model.
+        model: ``"onnx"`` (or ``"onnx:DEVICE"``) for the bundled Holistic models on ONNX
+            Runtime (no MediaPipe needed), ``"legacy"`` for MediaPipe's legacy Holistic
+            solution, or the path of a ``HolisticLandmarker`` ``.task`` model. ``None``
+            picks ``legacy`` where MediaPipe is installed and ``onnx`` elsewhere.
         static_image_mode: Treat images independently (True) or as a video (False).
         model_complexity: Pose model complexity (legacy backend only).
         num_threads: Inference threads (legacy backend only).
         min_detection_confidence: Detection threshold.
         min_tracking_confidence: Tracking threshold.
+        device: ``auto``, ``cpu``, ``cuda`` or ``tensorrt`` (onnx backend only; a device in
+            ``"onnx:DEVICE"`` takes precedence).
 
     Returns:
         An object satisfying :class:`Extractor`.
@@ -460,7 +465,28 @@ def create_extractor(
     Raises:
         ExtractorError: For an unknown model argument or a backend that cannot start.
     """
-    if model is None or str(model) in ("", "legacy", "holistic"):
+    name = "" if model is None else str(model)
+    if name == "":
+        import importlib.util
+
+        name = "legacy" if importlib.util.find_spec("mediapipe") is not None else "onnx"
+    if name == "onnx" or name.startswith("onnx:"):
+        from .onnx_holistic import OnnxHolisticExtractor
+
+        if model_complexity != 1:
+            raise ExtractorError(
+                f"the onnx landmarker bundles the full pose model only (model_complexity 1), "
+                f"got {model_complexity}; use --landmarker legacy for the lite or heavy model"
+            )
+
+        return OnnxHolisticExtractor(
+            static_image_mode=static_image_mode,
+            device=name.partition(":")[2] or device,
+            num_threads=num_threads,
+            min_detection_confidence=min_detection_confidence,
+            min_tracking_confidence=min_tracking_confidence,
+        )
+    if name in ("legacy", "holistic"):
         return HolisticExtractor(
             static_image_mode=static_image_mode,
             model_complexity=model_complexity,
@@ -468,15 +494,15 @@ def create_extractor(
             min_detection_confidence=min_detection_confidence,
             min_tracking_confidence=min_tracking_confidence,
         )
-    if str(model).endswith(".task"):
+    if name.endswith(".task"):
         return TasksHolisticExtractor(
-            model,
+            name,
             static_image_mode=static_image_mode,
             min_detection_confidence=min_detection_confidence,
             min_tracking_confidence=min_tracking_confidence,
             num_threads=num_threads,
         )
     raise ExtractorError(
-        f"unknown landmark model {model!r}: use 'legacy' (MediaPipe 0.10.21 Holistic) or the "
-        "path of a HolisticLandmarker .task file"
+        f"unknown landmark model {model!r}: use 'onnx' (bundled models on ONNX Runtime), "
+        "'legacy' (MediaPipe 0.10.21 Holistic) or the path of a HolisticLandmarker .task file"
     )

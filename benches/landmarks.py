@@ -1,0 +1,208 @@
+"""Landmark extractor benchmark: the onnx Holistic graph vs MediaPipe's legacy Holistic.
+
+Same frames, same run, interleaved frame by frame (so both see the same machine load):
+
+* agreement per part (face, left hand, pose, right hand): the share of frames in which both
+  extractors find the part or both miss it;
+* mean landmark distance where both find the part, in % of the image diagonal;
+* per-frame latency p50/p90 on CPU, video mode (tracking and smoothing on) and still mode.
+
+Inputs: the real clips and photos in ``../shared/data/media`` (``--media``), else the
+excerpts in ``tests/data/media``. Targets (issue 13): agreement >= 95 %, distance <= 1 %,
+onnx p50 <= 0.7x MediaPipe's.
+
+Writes ``benches/results/landmarks.json`` and ``benches/results/landmarks.md``.
+
+Usage:
+    python benches/landmarks.py [--frames 60] [--threads 1] [--out-dir benches/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from signrt.bench import summarize, write_report
+from signrt.extract.extractor import create_extractor
+from signrt.layouts import FACE, LEFT_HAND, POSE, RIGHT_HAND
+
+PARTS = {"face": FACE, "left_hand": LEFT_HAND, "pose": POSE, "right_hand": RIGHT_HAND}
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data" / "media"
+EXCERPTS = ROOT / "tests" / "data" / "media"
+
+
+def load_media(folder: Path, max_frames: int) -> list[tuple[str, list[np.ndarray]]]:
+    """Videos (up to ``max_frames`` frames each) and photos of ``folder``, RGB."""
+    import cv2
+
+    out: list[tuple[str, list[np.ndarray]]] = []
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() == ".mp4":
+            cap = cv2.VideoCapture(str(path))
+            frames = []
+            while len(frames) < max_frames:
+                ok, bgr = cap.read()
+                if not ok:
+                    break
+                frames.append(np.ascontiguousarray(bgr[:, :, ::-1]))
+            cap.release()
+            if frames:
+                out.append((path.name, frames))
+        elif path.suffix.lower() in (".png", ".jpg", ".jpeg"):
+            bgr = cv2.imread(str(path))
+            if bgr is not None:
+                out.append((path.name, [np.ascontiguousarray(bgr[:, :, ::-1])]))
+    return out
+
+
+def compare(a: np.ndarray, b: np.ndarray, size: tuple[int, int], acc: dict[str, Any]) -> None:
+    """Accumulate per-part agreement and distance of one frame pair."""
+    w, h = size
+    diag = math.hypot(w, h)
+    for part, rng in PARTS.items():
+        pa = bool(np.isfinite(a[rng.start, 0]))
+        pb = bool(np.isfinite(b[rng.start, 0]))
+        s = acc.setdefault(
+            part, {"agree": 0, "frames": 0, "onnx_only": 0, "mp_only": 0, "dist": []}
+        )
+        s["frames"] += 1
+        s["agree"] += pa == pb
+        s["onnx_only"] += pa and not pb
+        s["mp_only"] += pb and not pa
+        if pa and pb:
+            d = np.hypot(
+                (a[rng.start : rng.stop, 0] - b[rng.start : rng.stop, 0]) * w,
+                (a[rng.start : rng.stop, 1] - b[rng.start : rng.stop, 1]) * h,
+            )
+            s["dist"].append(float(d.mean() / diag))
+
+
+def run_mode(
+    media: list[tuple[str, list[np.ndarray]]], static: bool, threads: int | None
+) -> tuple[dict[str, Any], list[float], list[float]]:
+    """Run both extractors over every input; return the part stats and the latencies."""
+    acc: dict[str, Any] = {}
+    t_onnx: list[float] = []
+    t_mp: list[float] = []
+    onnx = create_extractor("onnx", static_image_mode=static, device="cpu", num_threads=threads)
+    try:
+        for name, frames in media:
+            if not static and len(frames) == 1:
+                continue  # photos only in still mode
+            onnx.reset()  # type: ignore[attr-defined]
+            with create_extractor("legacy", static_image_mode=static, num_threads=threads) as mp:
+                for k, f in enumerate(frames):
+                    t0 = time.perf_counter()
+                    a = onnx.process(f)
+                    t1 = time.perf_counter()
+                    b = mp.process(f)
+                    t2 = time.perf_counter()
+                    if k > 0 or len(frames) == 1:  # the first call of a graph warms it up
+                        t_onnx.append(t1 - t0)
+                        t_mp.append(t2 - t1)
+                    compare(a, b, (f.shape[1], f.shape[0]), acc)
+            print(f"  {name}: {len(frames)} frames", file=sys.stderr, flush=True)
+    finally:
+        onnx.close()
+    return acc, t_onnx, t_mp
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--media", type=Path, default=None, help="folder of clips and photos")
+    ap.add_argument("--frames", type=int, default=60, help="frames per clip at most")
+    ap.add_argument("--threads", type=int, default=1, help="inference threads of both (0: default)")
+    ap.add_argument("--out-dir", type=Path, default=ROOT / "benches" / "results")
+    args = ap.parse_args(argv)
+    folder = args.media or (SHARED if SHARED.is_dir() else EXCERPTS)
+    media = load_media(folder, args.frames)
+    threads = args.threads or None
+    load_before = os.getloadavg()[0]
+    rows: list[dict[str, Any]] = []
+    details: dict[str, Any] = {}
+    ratios: dict[str, float] = {}
+    for mode, static in (("video", False), ("still", True)):
+        print(f"{mode} mode", file=sys.stderr)
+        acc, t_onnx, t_mp = run_mode(media, static, threads)
+        on, mp = summarize(t_onnx), summarize(t_mp)
+        ratios[mode] = on.median_ms / mp.median_ms
+        details[mode] = {"onnx": on.to_dict(), "mediapipe": mp.to_dict(), "parts": {}}
+        for part, s in acc.items():
+            dist = s.pop("dist")
+            row = {
+                "mode": mode,
+                "part": part,
+                "frames": s["frames"],
+                "agreement %": 100.0 * s["agree"] / s["frames"],
+                "onnx only": s["onnx_only"],
+                "mediapipe only": s["mp_only"],
+                "both found": len(dist),
+                "mean dist % diag": 100.0 * float(np.mean(dist)) if dist else float("nan"),
+                "p90 dist % diag": 100.0 * float(np.percentile(dist, 90)) if dist else float("nan"),
+            }
+            rows.append(row)
+            details[mode]["parts"][part] = row
+        rows.append(
+            {
+                "mode": mode,
+                "part": "latency p50 ms (onnx / mediapipe)",
+                "frames": len(t_onnx),
+                "agreement %": f"{on.median_ms:.1f} / {mp.median_ms:.1f}",
+                "onnx only": f"ratio {ratios[mode]:.2f}",
+            }
+        )
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    simd = "avx512f" if "avx512f" in flags else "avx2" if "avx2" in flags else "baseline"
+    import onnxruntime
+
+    notes = [
+        f"Inputs: {folder.name}/ ({', '.join(n for n, _ in media)}), at most {args.frames} "
+        "frames per clip; photos only in still mode.",
+        f"Threads: {threads or 'library default'} for both (ONNX Runtime intra-op, XNNPACK; "
+        "the onnx graph's batched hand call gets two, as MediaPipe runs two hand nodes).",
+        f"Load average (1 min) of the shared machine: {load_before:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after the run, on {os.cpu_count()} cores.",
+        f"onnx p50 / MediaPipe p50: video {ratios['video']:.2f}, still {ratios['still']:.2f} "
+        "(target <= 0.7).",
+        f"onnxruntime {onnxruntime.__version__}; widest x86 vector extension of the CPU: "
+        f"{simd} (ONNX Runtime's MLAS and XNNPACK pick their kernels at run time).",
+        "Distance: mean over a part's landmarks of the pixel distance, divided by the image "
+        "diagonal, averaged over frames where both find the part.",
+    ]
+    write_report(
+        "landmarks",
+        rows,
+        args.out_dir,
+        title="Landmarks: onnx Holistic vs MediaPipe legacy Holistic (CPU)",
+        notes=notes,
+        extra={
+            "details": details,
+            "ratios": ratios,
+            "isa": simd,
+            "threads": threads,
+            "loadavg_before": load_before,
+        },
+    )
+    print("\n".join(notes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
