@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from signrt.train.synthetic import SyntheticConfig, SyntheticSigner
+from signrt.synthetic import SyntheticConfig, SyntheticSigner
 
 import signrt
 from helpers_models import write_pooling_model
