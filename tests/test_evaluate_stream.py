@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from signrt.synthetic import SyntheticConfig, SyntheticSigner
 
 import signrt
 from helpers_models import write_pooling_model
@@ -37,6 +36,7 @@ from signrt.evaluate.streams import (
     build_streams,
     rest_frames,
 )
+from signrt.synthetic import SyntheticConfig, SyntheticSigner
 
 ROOT = Path(__file__).resolve().parents[1]
 LH = slice(layouts.LEFT_HAND.start, layouts.LEFT_HAND.stop)
