@@ -257,3 +257,22 @@ def test_failed_parquet_write_keeps_the_journal_for_the_next_start(
     again = Recorder(tmp_path)
     assert len(again.recovered) == 1
     np.testing.assert_array_equal(read_parquet(again.recovered[0]), clip)
+
+
+def test_failed_journal_is_logged_and_the_rotation_still_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError(5, "Input/output error")
+
+    clip = _frames(20)
+    with monkeypatch.context() as m:
+        m.setattr(pa.ipc, "new_stream", broken)
+        rec = Recorder(tmp_path, rotate_frames=20, flush_frames=4)
+        for i, frame in enumerate(clip):
+            rec.add(i, frame)
+        assert rec.close() is True
+    np.testing.assert_array_equal(read_parquet(rec.files[0]), clip)
+    assert sorted(tmp_path.iterdir()) == rec.files  # the empty journal is gone as well
+    failed = [r for r in caplog.records if "journal" in r.getMessage()]
+    assert len(failed) == 1 and "kept in memory only" in failed[0].getMessage()

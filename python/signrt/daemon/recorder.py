@@ -371,8 +371,8 @@ class Recorder:
 
     def _close_journal(self, rot: _Rotation) -> None:
         try:
-            if rot.writer is not None:
-                rot.writer.close()
+            if rot.writer is not None and not rot.journal_failed:
+                rot.writer.close()  # end-of-stream marker
         except Exception as exc:
             rot.journal_failed = True
             log.error("journal %s could not be closed: %s", rot.journal, exc)
