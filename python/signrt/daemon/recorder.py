@@ -352,7 +352,9 @@ class Recorder:
             block = np.stack(frames)  # (n, 543, 3) float32
             if rot.writer is None:
                 rot.schema = _journal_schema(block.shape[1:])
-                rot.sink = open(rot.journal, "xb", buffering=0)  # noqa: SIM115 - kept open
+                # An Arrow file: batches are written without the GIL, unbuffered. The name
+                # is new (checked in _new_rotation).
+                rot.sink = pa.OSFile(str(rot.journal), "wb")
                 rot.writer = pa.ipc.new_stream(rot.sink, rot.schema)
             xyz = pa.FixedSizeListArray.from_arrays(
                 pa.array(block.reshape(-1), type=pa.float32()),
