@@ -213,15 +213,16 @@ class Recorder:
         rotate_seconds: Start a new file after this many seconds of stream time.
         rotate_frames: ... or after this many frames, whichever comes first.
         prefix: File name prefix.
-        flush_frames: Append the current rotation to its journal every this many frames...
-        flush_seconds: ... or when its oldest unjournaled frame is this old.
+        flush_frames: Append the current rotation's new frames to its journal every this
+            many frames...
+        flush_seconds: ... or this many seconds, whichever comes first.
 
     Attributes:
         files: Files written so far, in order.
         frames_written: Frames in those files.
         recovered: Files recovered from the journals of a killed recorder at start.
-        errors: Files that could not be written (logged; their journal is kept when it is
-            complete, for recovery at the next start).
+        errors: Files that could not be written (logged; their journal is kept, for
+            recovery at the next start).
         late: Frames offered after :meth:`close` (not recorded; logged once).
     """
 
