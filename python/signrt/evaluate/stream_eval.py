@@ -527,10 +527,7 @@ def _environment() -> dict[str, Any]:
         "machine": platform.machine(),
         "numpy": np.__version__,
     }
-    try:
-        from ..features import _native_module
+    from .. import _native
 
-        env["simd"] = str(getattr(_native_module(), "simd", "unknown"))
-    except ImportError:  # pragma: no cover - without the extension
-        env["simd"] = "unavailable"
+    env["simd"] = _native.simd
     return env
