@@ -114,8 +114,12 @@ def _pose_format() -> Any:
     return pose_format
 
 
-def _point_index(component: str, point: str) -> int | None:
-    """Layout offset of ``point`` within ``component``; None for a dropped iris point."""
+def _point_index(component: str, point: str, where: str) -> int | None:
+    """Layout offset of ``point`` within ``component``; None for a dropped iris point.
+
+    Raises:
+        DataError: If ``component`` has no point of that name (``where`` names the file).
+    """
     names = _NAMES[component]
     if point in names:
         return names.index(point) if component != "FACE_LANDMARKS" else int(point)
@@ -125,7 +129,7 @@ def _point_index(component: str, point: str) -> int | None:
             return k
         if component == "FACE_LANDMARKS" and k < _FACE_POINTS_WITH_IRISES:
             return None
-    raise ValueError(point)
+    raise DataError(f"{where}: component {component} has an unknown point {point!r}")
 
 
 def read_pose(path: PathLike) -> FloatArray:
@@ -173,12 +177,7 @@ def read_pose(path: PathLike) -> FloatArray:
         rng = COMPONENTS.get(comp.name)
         if rng is not None:
             for i, point in enumerate(comp.points):
-                try:
-                    k = _point_index(comp.name, str(point))
-                except ValueError:
-                    raise DataError(
-                        f"{p}: component {comp.name} has an unknown point {point!r}"
-                    ) from None
+                k = _point_index(comp.name, str(point), str(p))
                 if k is not None:
                     src.append(start + i)
                     dst.append(rng.start + k)
