@@ -52,7 +52,10 @@ class ShapeError(SignrtError, ValueError):
 
 
 class DataError(SignrtError, ValueError):
-    """A data file (clip, dataset index) is malformed, truncated or of the wrong kind."""
+    """Input data is malformed, truncated or of the wrong kind.
+
+    Raised for clip and dataset files and for a client's JSON message to the daemon.
+    """
 
 
 class ModelError(SignrtError, ValueError):

@@ -55,7 +55,7 @@ import numpy.typing as npt
 from .._json import loads_limited
 from .._redact import redact
 from .._version import package_version
-from ..errors import SignrtError
+from ..errors import DataError, SignrtError
 from ..layouts import FACE, LEFT_HAND, LIPS, POSE, RIGHT_HAND
 from .build import build_pipeline, bundled_replay, open_configured_source
 from .config import DaemonConfig
@@ -456,7 +456,7 @@ class Daemon:
             msg = loads_limited(
                 text, max_depth=_MAX_MESSAGE_DEPTH, max_bytes=self.config.max_message_bytes
             )
-        except ValueError as exc:
+        except DataError as exc:
             self._malformed(str(exc), client)
             return
         if not isinstance(msg, dict):
