@@ -18,7 +18,7 @@ import pytest
 
 import signrt
 from signrt import DataError, FeatureSpec, ShapeError, preprocess_reference
-from signrt.errors import OptionError
+from signrt.errors import DependencyError, OptionError
 from signrt.io import (
     ClipRecord,
     index_clip_folder,
@@ -676,10 +676,10 @@ def test_pose_without_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     for name in [m for m in sys.modules if m == "pose_format" or m.startswith("pose_format.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "pose_format", None)
-    with pytest.raises(ImportError, match=re.escape("pip install signrt[pose]")):
+    with pytest.raises(DependencyError, match=re.escape("pip install signrt[pose]")):
         write_clip(tmp_path / "a.pose", synthetic_clip(2))
     (tmp_path / "b.pose").write_bytes(b"x")
-    with pytest.raises(ImportError, match="needs the pose-format package"):
+    with pytest.raises(DependencyError, match="needs the pose-format package"):
         read_clip(tmp_path / "b.pose")
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "AllocationError",
     "ConfigError",
     "DataError",
+    "DependencyError",
     "DeviceError",
     "EngineOptionError",
     "ExtractorError",
@@ -60,6 +61,13 @@ class DataError(SignrtError, ValueError):
 
 class ModelError(SignrtError, ValueError):
     """A model file is missing, corrupt, or inconsistent with its metadata."""
+
+
+class DependencyError(SignrtError, ImportError):
+    """An optional package that a feature needs is not installed.
+
+    The message names the package and the ``pip install`` that provides it.
+    """
 
 
 class DeviceError(SignrtError, RuntimeError):

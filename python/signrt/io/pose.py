@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._fs import atomic_write
-from ..errors import DataError, OptionError
+from ..errors import DataError, DependencyError, OptionError
 from ..layouts import FACE, LEFT_HAND, NUM_LANDMARKS, POSE, RIGHT_HAND
 from ._files import FloatArray, PathLike, clip_for_writing, existing_file, finish_clip
 
@@ -107,7 +107,7 @@ def _pose_format() -> Any:
         import pose_format.numpy
         import pose_format.pose_header
     except ImportError as exc:
-        raise ImportError(
+        raise DependencyError(
             "reading and writing .pose files needs the pose-format package, which is not "
             f"installed ({exc}); install it with `pip install signrt[pose]`"
         ) from exc
@@ -144,7 +144,7 @@ def read_pose(path: PathLike) -> FloatArray:
         (T, 543, 3) float32 landmarks in image-normalised units, NaN where missing.
 
     Raises:
-        ImportError: If pose-format is not installed.
+        DependencyError: If pose-format is not installed.
         FileNotFoundError: If the file does not exist.
         DataError: If the file is not a readable ``.pose`` file (truncated, corrupt, another
             format), has none of the holistic components, or a component has an unknown
@@ -233,7 +233,7 @@ def write_pose(
         height: Image height, likewise for y.
 
     Raises:
-        ImportError: If pose-format is not installed.
+        DependencyError: If pose-format is not installed.
         ShapeError: If the clip matches no known layout.
         OptionError: If ``fps`` is not positive or ``width``/``height`` is outside 1-65535.
     """
