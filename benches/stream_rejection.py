@@ -396,12 +396,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["segment_oracle_boundaries"] = sweep(val, test, grid, oracle_method(T))
     log.info("trajectory: %s", results["segment_trajectory"]["test"])
 
-    try:
-        from signrt.features import _native_module
+    from signrt import _native
 
-        simd = str(_native_module().simd)
-    except ImportError:
-        simd = "unavailable"
+    simd = _native.simd
     report = {
         "kind": "signrt.bench.stream_rejection",
         "model": args.model,

@@ -21,6 +21,7 @@ import signrt
 from helpers_models import write_pooling_model
 from signrt import layouts
 from signrt.cli import main
+from signrt.errors import DataError, OptionError, ShapeError
 from signrt.evaluate.calibrate import (
     expected_calibration_error,
     fit_temperature,
@@ -140,7 +141,7 @@ def test_attribution_of_unmatched_events() -> None:
     assert score.non_signing_s == pytest.approx(6.0)
     assert score.false_per_minute == pytest.approx(1 / 0.1)
     assert score.delays == [pytest.approx(0.5)]
-    with pytest.raises(ValueError, match="tolerance"):
+    with pytest.raises(OptionError, match="tolerance"):
         match_events(signs, events, -1.0)
 
 
@@ -180,9 +181,9 @@ def test_scores_and_bad_input() -> None:
     assert s["margin"] == pytest.approx([p0 - (1 - p0) / 2, 0.0])
     assert s["calibrated"] == pytest.approx([np.exp(1) / (np.exp(1) + 2), 1 / 3])
     assert s["energy"] == pytest.approx(2.0 * np.log(np.exp(z / 2.0).sum(1)))
-    with pytest.raises(ValueError, match="finite"):
+    with pytest.raises(DataError, match="finite"):
         scores([[np.nan, 1.0]])
-    with pytest.raises(ValueError, match="class indices"):
+    with pytest.raises(ShapeError, match="class indices"):
         fit_temperature(z, [0, 3])
 
 
@@ -238,9 +239,9 @@ def test_rest_positions_come_from_the_clip() -> None:
     idle = rest_frames(clip, None, 200, "idle", rng, noise=0.0, idle_amplitude=0.02)
     move = np.ptp(idle[10:, RH.start, :2], axis=0)
     assert 0.002 < move.max() <= 2 * 0.02 + 1e-6  # moving, but only a little
-    with pytest.raises(ValueError, match="before or the clip after"):
+    with pytest.raises(OptionError, match="before or the clip after"):
         rest_frames(None, None, 3, "idle", rng)
-    with pytest.raises(ValueError, match="rest_kind"):
+    with pytest.raises(OptionError, match="rest_kind"):
         StreamConfig(rest_kind="asleep")  # type: ignore[arg-type]
 
 
@@ -396,7 +397,7 @@ def test_motion_threshold_separates_signing_from_rest() -> None:
     y = np.concatenate([np.zeros(400, bool), np.ones(300, bool), np.ones(50, bool)])
     t, bacc = motion_threshold(m, y)
     assert rest.max() <= t < sign.min() and bacc == 1.0
-    with pytest.raises(ValueError, match="both signing and rest"):
+    with pytest.raises(DataError, match="both signing and rest"):
         motion_threshold(sign, np.ones(300, bool))
 
 
@@ -409,7 +410,7 @@ def test_motion_threshold_is_the_best_split(rows: list[tuple[float, bool]]) -> N
     y = np.array([r[1] for r in rows])
     seen = m > 0
     if not (y[seen].any() and (~y[seen]).any()):
-        with pytest.raises(ValueError):
+        with pytest.raises(DataError):
             motion_threshold(m, y)
         return
     t, bacc = motion_threshold(m, y)

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import signrt
-from signrt import FeatureSpec, ShapeError, SignrtError, _native
+from signrt import FeatureSpec, ShapeError, SignrtError, SpecError, _native
 from signrt.features import (
     FeatureStream,
     Preprocessor,
@@ -125,6 +125,16 @@ def test_all_missing_clip_has_no_real_frame(name):
     spec = FeatureSpec.preset(name)
     feats, mask = preprocess(np.full((20, 543, 3), np.nan, np.float32), spec)
     assert not mask.any() and not feats.any()
+
+
+def test_spec_of_a_wrong_type_is_a_spec_error():
+    message = "preset name or JSON text, got int"
+    with pytest.raises(SpecError, match=message):
+        preprocess(np.zeros((4, 543, 3), np.float32), 3)  # type: ignore[arg-type]
+    with pytest.raises(SpecError, match=message):
+        Preprocessor(3)  # type: ignore[arg-type]
+    with pytest.raises(SpecError, match=message):
+        FeatureStream(3)  # type: ignore[arg-type]
 
 
 def test_mask_counts_non_empty_frames():

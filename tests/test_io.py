@@ -18,6 +18,7 @@ import pytest
 
 import signrt
 from signrt import DataError, FeatureSpec, ShapeError, preprocess_reference
+from signrt.errors import DependencyError, OptionError
 from signrt.io import (
     ClipRecord,
     index_clip_folder,
@@ -188,7 +189,7 @@ def test_parquet_writer_checks_frames(tmp_path: Path) -> None:
     clip = synthetic_clip(3)
     with pytest.raises(ShapeError, match="expected 3 frame numbers, got 2"):
         write_parquet(tmp_path / "a.parquet", clip, frames=[1, 2])
-    with pytest.raises(ValueError, match="must all be different"):
+    with pytest.raises(DataError, match="must all be different"):
         write_parquet(tmp_path / "a.parquet", clip, frames=[1, 2, 1])
     assert list(tmp_path.iterdir()) == []
 
@@ -675,18 +676,18 @@ def test_pose_without_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     for name in [m for m in sys.modules if m == "pose_format" or m.startswith("pose_format.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "pose_format", None)
-    with pytest.raises(ImportError, match=re.escape("pip install signrt[pose]")):
+    with pytest.raises(DependencyError, match=re.escape("pip install signrt[pose]")):
         write_clip(tmp_path / "a.pose", synthetic_clip(2))
     (tmp_path / "b.pose").write_bytes(b"x")
-    with pytest.raises(ImportError, match="needs the pose-format package"):
+    with pytest.raises(DependencyError, match="needs the pose-format package"):
         read_clip(tmp_path / "b.pose")
 
 
 def test_pose_writer_checks_arguments(tmp_path: Path) -> None:
     pytest.importorskip("pose_format")
-    with pytest.raises(ValueError, match="fps must be a positive number"):
+    with pytest.raises(OptionError, match="fps must be a positive number"):
         write_pose(tmp_path / "a.pose", synthetic_clip(2), fps=0)
-    with pytest.raises(ValueError, match="width must be between 1 and 65535"):
+    with pytest.raises(OptionError, match="width must be between 1 and 65535"):
         write_pose(tmp_path / "a.pose", synthetic_clip(2), width=70_000)
     assert list(tmp_path.iterdir()) == []
 

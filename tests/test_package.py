@@ -83,6 +83,7 @@ def test_error_hierarchy(name, base):
         ("OptionError", ValueError),
         ("EngineOptionError", ValueError),
         ("StreamOptionError", ValueError),
+        ("DependencyError", ImportError),
     ],
 )
 def test_every_error_class_lives_in_errors(name, base):
@@ -110,3 +111,27 @@ def test_no_error_class_is_defined_outside_errors():
             ):
                 strays.append(f"{path.relative_to(root)}:{node.name}")
     assert strays == []
+
+
+def test_deliberate_errors_are_signrt_errors():
+    """No module raises a built-in exception on purpose, but for the protocols that want one."""
+    import ast
+    import builtins
+    from pathlib import Path
+
+    allowed = {
+        ("_lazy.py", "AttributeError"),  # module __getattr__
+        ("daemon/server.py", "TypeError"),  # json.dumps(default=...)
+        ("io/_files.py", "FileNotFoundError"),  # errno OSErrors, as open() raises them
+        ("io/_files.py", "IsADirectoryError"),
+    }
+    root = Path(signrt.__file__).parent
+    found = set()
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            exc = node.exc if isinstance(node, ast.Raise) else None
+            name = getattr(exc.func if isinstance(exc, ast.Call) else exc, "id", None)
+            is_builtin = isinstance(getattr(builtins, name or "", None), type)
+            if is_builtin and name != "NotImplementedError":
+                found.add((path.relative_to(root).as_posix(), name))
+    assert found == allowed

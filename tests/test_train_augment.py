@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from signrt import layouts
-from signrt.errors import ShapeError
+from signrt.errors import ConfigError, ShapeError
 from signrt.synthetic import SyntheticConfig, SyntheticSigner
 from signrt.train.augment import (
     AugmentConfig,
@@ -138,9 +138,9 @@ def test_augmenter_is_seeded_and_keeps_missing_hands_missing() -> None:
 
 def test_config_validation() -> None:
     assert AugmentConfig.from_mapping({"mirror_p": 1.0, "scale": [0.9, 1.1]}).scale == (0.9, 1.1)
-    with pytest.raises(ValueError, match="unknown"):
+    with pytest.raises(ConfigError, match="unknown"):
         AugmentConfig.from_mapping({"flip_p": 0.5})
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         AugmentConfig(mirror_p=1.5)
     with pytest.raises(ShapeError):
         mirror(np.zeros((3, 75, 3)))

@@ -3,14 +3,16 @@
 :func:`json.loads` recurses once per nesting level, so a few kilobytes of ``[[[[...]]]]``
 raise :class:`RecursionError` (not a :class:`ValueError`), and ``NaN``/``Infinity`` or
 huge integers slip through or fail in other ways. :func:`loads_limited` checks the nesting
-depth with a linear scan before parsing and turns every failure into :class:`ValueError`,
-so callers need a single ``except ValueError``.
+depth with a linear scan before parsing and turns every failure into
+:class:`~signrt.errors.DataError` (a :class:`ValueError`), so callers need a single except.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any, Final
+
+from .errors import DataError
 
 __all__ = ["DEFAULT_MAX_DEPTH", "loads_limited"]
 
@@ -44,7 +46,7 @@ def _depth_exceeds(text: str, max_depth: int) -> bool:
 
 
 def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    raise DataError(f"{name} is not valid JSON")
 
 
 def loads_limited(
@@ -62,23 +64,23 @@ def loads_limited(
         The parsed value.
 
     Raises:
-        ValueError: If the input is too long, nests too deeply, is not UTF-8, is not
+        DataError: If the input is too long, nests too deeply, is not UTF-8, is not
             JSON, or uses ``NaN``/``Infinity``; the message says which.
     """
     if max_bytes is not None and len(data) > max_bytes:
-        raise ValueError(f"longer than {max_bytes} bytes ({len(data)})")
+        raise DataError(f"longer than {max_bytes} bytes ({len(data)})")
     if isinstance(data, (bytes, bytearray)):
         try:
             text = bytes(data).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ValueError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+            raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     else:
         text = data
     if _depth_exceeds(text, max_depth):
-        raise ValueError(f"nested deeper than {max_depth} levels")
+        raise DataError(f"nested deeper than {max_depth} levels")
     try:
         return json.loads(text, parse_constant=_no_constant)
     except RecursionError:  # pragma: no cover - the depth check comes first
-        raise ValueError(f"nested deeper than {max_depth} levels") from None
+        raise DataError(f"nested deeper than {max_depth} levels") from None
     except ValueError as exc:  # JSONDecodeError; integers beyond the digit limit
-        raise ValueError(f"not valid JSON ({exc})") from None
+        raise DataError(f"not valid JSON ({exc})") from None

@@ -17,6 +17,7 @@ __all__ = [
     "AllocationError",
     "ConfigError",
     "DataError",
+    "DependencyError",
     "DeviceError",
     "EngineOptionError",
     "ExtractorError",
@@ -52,11 +53,21 @@ class ShapeError(SignrtError, ValueError):
 
 
 class DataError(SignrtError, ValueError):
-    """A data file (clip, dataset index) is malformed, truncated or of the wrong kind."""
+    """Input data is malformed, truncated or of the wrong kind.
+
+    Raised for clip and dataset files and for a client's JSON message to the daemon.
+    """
 
 
 class ModelError(SignrtError, ValueError):
     """A model file is missing, corrupt, or inconsistent with its metadata."""
+
+
+class DependencyError(SignrtError, ImportError):
+    """An optional package that a feature needs is not installed.
+
+    The message names the package and the ``pip install`` that provides it.
+    """
 
 
 class DeviceError(SignrtError, RuntimeError):

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .errors import ShapeError
+from . import _native
+from .errors import ShapeError, SpecError
 from .layouts import NUM_LANDMARKS
 from .spec import FeatureSpec
 
@@ -39,44 +40,13 @@ _SCALE_MIN = 1e-6
 _SHOULDERS = (500, 501)
 
 
-_NATIVE: Any = None
-
-
-def _native_module() -> Any:
-    """Import the Rust extension, with a message that says how to fix a missing build."""
-    global _NATIVE
-    if _NATIVE is not None:
-        return _NATIVE
-    try:
-        from . import _native
-    except ImportError as exc:  # pragma: no cover - only on a broken install
-        raise ImportError(
-            "signrt's native extension (signrt._native) is not built or does not load: "
-            f"{exc}. Install the package with `pip install .` (or `maturin develop --release` "
-            "in a checkout); the NumPy reference preprocess_reference() works without it."
-        ) from exc
-    _NATIVE = _native
-    return _native
-
-
-def _native_spec(spec: FeatureSpec) -> Any:
-    """The spec parsed by the native core, cached on the (immutable) FeatureSpec object.
-
-    Fields, equality and hashing are untouched; the cache only saves re-parsing the JSON on
-    every call with the same spec object.
-    """
-    native = spec.__dict__.get("_native_spec")
-    if native is None:
-        native = _native_module().Spec(spec.to_json())
-        object.__setattr__(spec, "_native_spec", native)
-    return native
-
-
 def _resolve(spec: FeatureSpec | str | None) -> FeatureSpec:
     if spec is None:
         return FeatureSpec.preset("islr118")
     if not isinstance(spec, (FeatureSpec, str)):
-        raise TypeError(f"spec must be a FeatureSpec, a preset name or JSON, got {type(spec)}")
+        raise SpecError(
+            f"spec must be a FeatureSpec, a preset name or JSON text, got {type(spec).__name__}"
+        )
     return FeatureSpec.resolve(spec)
 
 
@@ -100,7 +70,7 @@ def preprocess(
     # The native module checks shape and dtype itself (same ShapeError messages as
     # _as_clip) and reads float32/float64 views of any strides in place; any other dtype,
     # byte order or alignment is converted once.
-    return _native_module().preprocess(clip, _native_spec(_resolve(spec)))  # type: ignore[no-any-return]
+    return _native.preprocess(clip, _resolve(spec).native)  # type: ignore[no-any-return]
 
 
 def preprocess_batch(
@@ -121,7 +91,7 @@ def preprocess_batch(
     """
     # The native module checks every clip (ShapeError naming its position), reads
     # float32/float64 views of any strides in place and converts any other at most once.
-    return _native_module().preprocess_batch(clips, _native_spec(_resolve(spec)))  # type: ignore[no-any-return]
+    return _native.preprocess_batch(clips, _resolve(spec).native)  # type: ignore[no-any-return]
 
 
 class Preprocessor:
@@ -135,8 +105,8 @@ class Preprocessor:
 
     def __init__(self, spec: FeatureSpec | str | None = None) -> None:
         self.spec = _resolve(spec)
-        self._native = _native_spec(self.spec)
-        self._preprocess = _native_module().preprocess
+        self._native = self.spec.native
+        self._preprocess = _native.preprocess
 
     def __call__(self, clip: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Preprocess one clip; see :func:`preprocess`."""
@@ -176,7 +146,7 @@ class FeatureStream:
             spec: A FeatureSpec, a preset name, or spec JSON; default ``islr118``.
         """
         self.spec = _resolve(spec)
-        self._stream = _native_module().Stream(_native_spec(self.spec))
+        self._stream = _native.Stream(self.spec.native)
 
     def push(self, frame: npt.ArrayLike) -> None:
         """Append one frame, evicting the oldest when the window is full.

@@ -32,8 +32,9 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from . import _native
 from .errors import ModelError, OptionError
-from .features import Preprocessor, _native_module
+from .features import Preprocessor
 from .results import Event, Latency, Prediction, TopK
 from .runtime.engines import Engine, create_engine
 from .runtime.model import ModelFile, bucket_length, load_model_file
@@ -109,7 +110,7 @@ class Recognizer:
         self._lengths = lengths if len(lengths) > 1 else ()
         # Softmax + top-k of a batch in one native call (a few µs even with the caches cold
         # after an engine call); it raises ModelError on a non-finite logit.
-        self._scores: SoftmaxTopK = _native_module().softmax_topk
+        self._scores: SoftmaxTopK = _native.softmax_topk
 
     @property
     def labels(self) -> tuple[str, ...]:

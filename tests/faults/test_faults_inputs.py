@@ -147,9 +147,9 @@ def test_token_whitespace_is_not_part_of_it() -> None:
         ("x" * 9000, "longer than 8192 bytes"),
     ],
 )
-def test_loads_limited_turns_every_failure_into_value_error(text: str | bytes,
-                                                            message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+def test_loads_limited_turns_every_failure_into_data_error(text: str | bytes,
+                                                           message: str) -> None:
+    with pytest.raises(DataError, match=message):
         loads_limited(text, max_bytes=8192)
 
 

@@ -237,7 +237,7 @@ def bench_preprocess(
 
 
 def _cmd_bench_preprocess(args: argparse.Namespace) -> int:
-    from ..features import _native_module
+    from .. import _native
     from ..spec import FeatureSpec
 
     spec = FeatureSpec.resolve(args.spec)
@@ -245,7 +245,7 @@ def _cmd_bench_preprocess(args: argparse.Namespace) -> int:
     rows = bench_preprocess(spec, clips, batch=args.batch, duration_s=args.duration, echo=print)
     notes = [f"spec {spec.fingerprint} (F={spec.num_features}, L={spec.max_len}); "
              f"{len(clips)} {'real' if args.data else 'synthetic'} clips; native path "
-             f"{_native_module().simd}"]
+             f"{_native.simd}"]
     _report(args, rows, PREPROCESS_COLUMNS, "signrt preprocessing latency", notes)
     return 0
 

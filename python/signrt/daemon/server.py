@@ -55,7 +55,7 @@ import numpy.typing as npt
 from .._json import loads_limited
 from .._redact import redact
 from .._version import package_version
-from ..errors import SignrtError
+from ..errors import DataError, DependencyError, SignrtError
 from ..layouts import FACE, LEFT_HAND, LIPS, POSE, RIGHT_HAND
 from .build import build_pipeline, bundled_replay, open_configured_source
 from .config import DaemonConfig
@@ -182,7 +182,9 @@ class Daemon:
 
             self.metrics = Metrics()
         except ImportError as exc:
-            raise SignrtError(f"the daemon needs prometheus_client ({exc}); {_SERVE_HINT}") from exc
+            raise DependencyError(
+                f"the daemon needs prometheus_client ({exc}); {_SERVE_HINT}"
+            ) from exc
         self.pipeline: Pipeline | None = None
         self.clients: set[_Client] = set()
         self.port: int | None = None
@@ -456,7 +458,7 @@ class Daemon:
             msg = loads_limited(
                 text, max_depth=_MAX_MESSAGE_DEPTH, max_bytes=self.config.max_message_bytes
             )
-        except ValueError as exc:
+        except DataError as exc:
             self._malformed(str(exc), client)
             return
         if not isinstance(msg, dict):
@@ -532,7 +534,7 @@ class Daemon:
         try:
             from aiohttp import web
         except ImportError as exc:
-            raise SignrtError(f"the daemon needs aiohttp ({exc}); {_SERVE_HINT}") from exc
+            raise DependencyError(f"the daemon needs aiohttp ({exc}); {_SERVE_HINT}") from exc
         self._loop = asyncio.get_running_loop()
         install_accept_error_filter(self._loop)
         self._stop_event = asyncio.Event()

@@ -21,6 +21,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import DataError, ShapeError
+
 __all__ = [
     "SCORE_KINDS",
     "expected_calibration_error",
@@ -39,9 +41,9 @@ _T_MAX: Final = 20.0
 def _check(logits: npt.ArrayLike) -> F64:
     z = np.asarray(logits, dtype=np.float64)
     if z.ndim != 2 or z.shape[1] < 1:
-        raise ValueError(f"logits must be (N, K) with K >= 1, got shape {z.shape}")
+        raise ShapeError(f"logits must be (N, K) with K >= 1, got shape {z.shape}")
     if not np.isfinite(z).all():
-        raise ValueError("logits must be finite")
+        raise DataError("logits must be finite")
     return z
 
 
@@ -57,7 +59,7 @@ def nll(logits: npt.ArrayLike, labels: npt.ArrayLike, temperature: float = 1.0) 
     lp = log_softmax(logits, temperature)
     y = np.asarray(labels, dtype=np.intp)
     if y.shape != (lp.shape[0],) or (y.size and (y.min() < 0 or y.max() >= lp.shape[1])):
-        raise ValueError(f"labels must be ({lp.shape[0]},) class indices < {lp.shape[1]}")
+        raise ShapeError(f"labels must be ({lp.shape[0]},) class indices < {lp.shape[1]}")
     return float(-lp[np.arange(y.size), y].mean()) if y.size else 0.0
 
 
@@ -73,7 +75,8 @@ def fit_temperature(logits: npt.ArrayLike, labels: npt.ArrayLike, *, tol: float 
         T in [0.05, 20] (the bounds when the optimum lies beyond them; 1.0 for no rows).
 
     Raises:
-        ValueError: On malformed logits or labels.
+        ShapeError: If logits are not (N, K) or labels not (N,) class indices.
+        DataError: If a logit is not finite.
     """
     z = _check(logits)
     y = np.asarray(labels, dtype=np.intp)

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import OptionError
 from .streams import TrueSign
 
 __all__ = ["EmittedEvent", "MatchResult", "StreamScore", "match_events", "score_streams"]
@@ -86,10 +87,10 @@ def match_events(
         The matches, the kind of every event (in the given order) and the delays.
 
     Raises:
-        ValueError: If ``tolerance`` is negative.
+        OptionError: If ``tolerance`` is negative.
     """
     if tolerance < 0:
-        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+        raise OptionError(f"tolerance must be >= 0, got {tolerance}")
     res = MatchResult(kind=[""] * len(events), attributed=[-1] * len(events))
     taken = [False] * len(signs)
     order = sorted(range(len(events)), key=lambda i: (events[i].emit, i))

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import layouts
+from ..errors import DataError, ShapeError
 from .matching import EmittedEvent
 from .streams import JoinedStream
 
@@ -228,16 +229,17 @@ def motion_threshold(motion: npt.ArrayLike, signing: npt.ArrayLike) -> tuple[flo
         (threshold, balanced accuracy).
 
     Raises:
-        ValueError: If the shapes differ, or there are no moving signing or rest frames.
+        ShapeError: If the shapes differ or are not 1-D.
+        DataError: If there are no moving signing or no moving rest frames.
     """
     m = np.asarray(motion, dtype=np.float64)
     y = np.asarray(signing, dtype=bool)
     if m.shape != y.shape or m.ndim != 1:
-        raise ValueError(f"motion and signing must be equal 1-D shapes, got {m.shape}, {y.shape}")
+        raise ShapeError(f"motion and signing must be equal 1-D shapes, got {m.shape}, {y.shape}")
     seen = m > 0
     m, y = m[seen], y[seen]
     if not y.any() or y.all():
-        raise ValueError("motion_threshold needs frames of both signing and rest with a hand seen")
+        raise DataError("motion_threshold needs frames of both signing and rest with a hand seen")
     order = np.argsort(m, kind="stable")
     ms, ys = m[order], y[order]
     # frames at or below ms[k] are inactive: rest frames there are right, sign frames wrong

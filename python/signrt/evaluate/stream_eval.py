@@ -33,7 +33,7 @@ from typing import Any, Final
 import numpy as np
 
 from .._fs import atomic_write
-from ..errors import DataError
+from ..errors import DataError, OptionError
 from .matching import EmittedEvent, MatchResult, StreamScore, score_streams
 from .streams import FloatArray, JoinedStream, StreamConfig, build_idle_stream, build_streams
 
@@ -194,9 +194,9 @@ class EvalConfig:
     def __post_init__(self) -> None:
         bad = [m for m in self.modes if m not in MODES]
         if bad or not self.modes:
-            raise ValueError(f"modes must be a non-empty subset of {MODES}, got {self.modes}")
+            raise OptionError(f"modes must be a non-empty subset of {MODES}, got {self.modes}")
         if self.tolerance < 0 or self.idle_seconds < 0:
-            raise ValueError("tolerance and idle_seconds must be >= 0")
+            raise OptionError("tolerance and idle_seconds must be >= 0")
 
 
 @dataclass
@@ -527,10 +527,7 @@ def _environment() -> dict[str, Any]:
         "machine": platform.machine(),
         "numpy": np.__version__,
     }
-    try:
-        from ..features import _native_module
+    from .. import _native
 
-        env["simd"] = str(getattr(_native_module(), "simd", "unknown"))
-    except ImportError:  # pragma: no cover - without the extension
-        env["simd"] = "unavailable"
+    env["simd"] = _native.simd
     return env

@@ -51,6 +51,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import layouts
+from ..errors import OptionError, ShapeError
 
 __all__ = [
     "REST_KINDS",
@@ -111,17 +112,17 @@ class StreamConfig:
 
     def __post_init__(self) -> None:
         if self.rest_kind not in REST_KINDS:
-            raise ValueError(
+            raise OptionError(
                 f"rest_kind must be one of {', '.join(REST_KINDS)}, got {self.rest_kind!r}"
             )
         if self.rest < 0 or self.lead < 0 or self.tail < 0 or self.transition < 0:
-            raise ValueError("rest, lead, tail and transition must be >= 0 seconds")
+            raise OptionError("rest, lead, tail and transition must be >= 0 seconds")
         if self.signs_per_stream < 1:
-            raise ValueError(f"signs_per_stream must be >= 1, got {self.signs_per_stream}")
+            raise OptionError(f"signs_per_stream must be >= 1, got {self.signs_per_stream}")
         if self.fps <= 0:
-            raise ValueError(f"fps must be > 0, got {self.fps}")
+            raise OptionError(f"fps must be > 0, got {self.fps}")
         if self.idle_amplitude < 0 or self.noise < 0:
-            raise ValueError("idle_amplitude and noise must be >= 0")
+            raise OptionError("idle_amplitude and noise must be >= 0")
 
     def frames(self, seconds: float) -> int:
         """Whole frames in ``seconds`` at ``fps``."""
@@ -285,10 +286,10 @@ def rest_frames(
         (n, 543, 3) float32 frames.
 
     Raises:
-        ValueError: If both clips are None.
+        OptionError: If both clips are None.
     """
     if before is None and after is None:
-        raise ValueError("rest_frames needs the clip before or the clip after the rest")
+        raise OptionError("rest_frames needs the clip before or the clip after the rest")
     out = np.full((n, layouts.NUM_LANDMARKS, 3), np.nan, dtype=np.float64)
     if n == 0:
         return out.astype(np.float32)
@@ -400,15 +401,15 @@ def build_streams(
         The streams, each starting and ending with rest.
 
     Raises:
-        ValueError: If the lists differ in length or a clip is not (T, 543, 3) with T >= 1.
+        ShapeError: If the lists differ in length or a clip is not (T, 543, 3) with T >= 1.
     """
     if len(clips) != len(labels) or (known is not None and len(known) != len(clips)):
-        raise ValueError("clips, labels (and known) must have the same length")
+        raise ShapeError("clips, labels (and known) must have the same length")
     if groups is not None and len(groups) != len(clips):
-        raise ValueError("groups must have one entry per clip")
+        raise ShapeError("groups must have one entry per clip")
     for i, c in enumerate(clips):
         if c.ndim != 3 or c.shape[1:] != (layouts.NUM_LANDMARKS, 3) or c.shape[0] < 1:
-            raise ValueError(f"clip {i}: expected (T, 543, 3) with T >= 1, got {c.shape}")
+            raise ShapeError(f"clip {i}: expected (T, 543, 3) with T >= 1, got {c.shape}")
     rng = np.random.default_rng(config.seed)
     streams: list[JoinedStream] = []
     for s, idx in enumerate(_group_order(len(clips), groups, config.signs_per_stream, rng)):
@@ -497,12 +498,12 @@ def build_idle_stream(
         The stream (no signs; ``signing`` all False).
 
     Raises:
-        ValueError: If there is no clip or ``seconds`` / ``hold`` is not positive.
+        OptionError: If there is no clip or ``seconds`` / ``hold`` is not positive.
     """
     if not clips:
-        raise ValueError("build_idle_stream needs at least one clip")
+        raise OptionError("build_idle_stream needs at least one clip")
     if seconds <= 0 or hold <= 0:
-        raise ValueError("seconds and hold must be > 0")
+        raise OptionError("seconds and hold must be > 0")
     rng = np.random.default_rng(config.seed + 7919)
     total = config.frames(seconds)
     per = max(1, config.frames(hold))

@@ -104,7 +104,7 @@ def read_clip(path: PathLike) -> FloatArray:
     Raises:
         FileNotFoundError: If the file does not exist.
         DataError: If the suffix is not supported or the file is malformed.
-        ImportError: For a ``.pose`` file when pose-format is not installed.
+        DependencyError: For a ``.pose`` file when pose-format is not installed.
     """
     return _READERS[_suffix(path, "read")](path)
 
@@ -122,7 +122,7 @@ def write_clip(path: PathLike, clip: npt.ArrayLike, *, fps: float = 30.0) -> Non
     Raises:
         DataError: If the suffix is not supported.
         ShapeError: If the clip matches no known layout.
-        ImportError: For a ``.pose`` file when pose-format is not installed.
+        DependencyError: For a ``.pose`` file when pose-format is not installed.
     """
     suffix = _suffix(path, "write")
     if suffix == ".parquet":

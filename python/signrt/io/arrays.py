@@ -66,7 +66,7 @@ def _checked_header(fh: IO[bytes], where: str, available: int) -> None:
         elif major in (2, 3):
             shape, _, dtype = fmt.read_array_header_2_0(fh)
         else:
-            raise ValueError(f"unsupported .npy format version {major}.{minor}")
+            raise DataError(f"unsupported .npy format version {major}.{minor}")
     except _LOAD_ERRORS as exc:
         raise DataError(f"{where}: bad header ({exc})") from None
     header_bytes = fh.tell() - start

@@ -265,7 +265,7 @@ def write_parquet(
 
     Raises:
         ShapeError: If the clip matches no known layout or ``frames`` has the wrong length.
-        ValueError: If ``frames`` repeats a frame number.
+        DataError: If ``frames`` repeats a frame number.
     """
     x = clip_for_writing(clip)
     t = x.shape[0]
@@ -276,7 +276,7 @@ def write_parquet(
         if numbers.size != t:
             raise ShapeError(f"frames: expected {t} frame numbers, got {numbers.size}")
         if np.unique(numbers).size != t:
-            raise ValueError("frames: frame numbers must all be different")
+            raise DataError("frames: frame numbers must all be different")
     small = t == 0 or (numbers.min() >= -(2**15) and numbers.max() < 2**15)
     frame_type = pa.int16() if small else pa.int32()
 

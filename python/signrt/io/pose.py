@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._fs import atomic_write
-from ..errors import DataError, OptionError
+from ..errors import DataError, DependencyError, OptionError
 from ..layouts import FACE, LEFT_HAND, NUM_LANDMARKS, POSE, RIGHT_HAND
 from ._files import FloatArray, PathLike, clip_for_writing, existing_file, finish_clip
 
@@ -107,15 +107,19 @@ def _pose_format() -> Any:
         import pose_format.numpy
         import pose_format.pose_header
     except ImportError as exc:
-        raise ImportError(
+        raise DependencyError(
             "reading and writing .pose files needs the pose-format package, which is not "
             f"installed ({exc}); install it with `pip install signrt[pose]`"
         ) from exc
     return pose_format
 
 
-def _point_index(component: str, point: str) -> int | None:
-    """Layout offset of ``point`` within ``component``; None for a dropped iris point."""
+def _point_index(component: str, point: str, where: str) -> int | None:
+    """Layout offset of ``point`` within ``component``; None for a dropped iris point.
+
+    Raises:
+        DataError: If ``component`` has no point of that name (``where`` names the file).
+    """
     names = _NAMES[component]
     if point in names:
         return names.index(point) if component != "FACE_LANDMARKS" else int(point)
@@ -125,7 +129,7 @@ def _point_index(component: str, point: str) -> int | None:
             return k
         if component == "FACE_LANDMARKS" and k < _FACE_POINTS_WITH_IRISES:
             return None
-    raise ValueError(point)
+    raise DataError(f"{where}: component {component} has an unknown point {point!r}")
 
 
 def read_pose(path: PathLike) -> FloatArray:
@@ -140,7 +144,7 @@ def read_pose(path: PathLike) -> FloatArray:
         (T, 543, 3) float32 landmarks in image-normalised units, NaN where missing.
 
     Raises:
-        ImportError: If pose-format is not installed.
+        DependencyError: If pose-format is not installed.
         FileNotFoundError: If the file does not exist.
         DataError: If the file is not a readable ``.pose`` file (truncated, corrupt, another
             format), has none of the holistic components, or a component has an unknown
@@ -173,12 +177,7 @@ def read_pose(path: PathLike) -> FloatArray:
         rng = COMPONENTS.get(comp.name)
         if rng is not None:
             for i, point in enumerate(comp.points):
-                try:
-                    k = _point_index(comp.name, str(point))
-                except ValueError:
-                    raise DataError(
-                        f"{p}: component {comp.name} has an unknown point {point!r}"
-                    ) from None
+                k = _point_index(comp.name, str(point), str(p))
                 if k is not None:
                     src.append(start + i)
                     dst.append(rng.start + k)
@@ -234,7 +233,7 @@ def write_pose(
         height: Image height, likewise for y.
 
     Raises:
-        ImportError: If pose-format is not installed.
+        DependencyError: If pose-format is not installed.
         ShapeError: If the clip matches no known layout.
         OptionError: If ``fps`` is not positive or ``width``/``height`` is outside 1-65535.
     """

@@ -210,7 +210,7 @@ def read_sidecar(
         if not isinstance(labels, list) or not labels or not all(
             isinstance(x, str) and x for x in labels
         ):
-            raise ValueError("labels must be a non-empty list of strings")
+            raise ModelError("labels must be a non-empty list of strings")
     except (KeyError, ValueError) as exc:
         raise ModelError(f"engine sidecar {p} is invalid ({exc}); {fix}") from exc
     return spec, tuple(labels), doc

@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import layouts
-from ..errors import ShapeError
+from ..errors import ConfigError, ShapeError
 
 __all__ = [
     "AugmentConfig",
@@ -90,12 +90,12 @@ class AugmentConfig:
             if f.name.endswith("_p") or f.name in ("dropout_rate", "temporal_mask_frac"):
                 v = float(getattr(self, f.name))
                 if not 0.0 <= v <= 1.0:
-                    raise ValueError(f"augment.{f.name} must be in [0, 1], got {v}")
+                    raise ConfigError(f"augment.{f.name} must be in [0, 1], got {v}")
         for name in ("resample_range", "scale"):
             lo, hi = getattr(self, name)
             object.__setattr__(self, name, (float(lo), float(hi)))
             if not 0.0 < lo <= hi:
-                raise ValueError(f"augment.{name} must be 0 < lo <= hi, got {(lo, hi)}")
+                raise ConfigError(f"augment.{name} must be 0 < lo <= hi, got {(lo, hi)}")
 
     @classmethod
     def off(cls) -> AugmentConfig:
@@ -114,7 +114,7 @@ class AugmentConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"augment: unknown keys {unknown}; known keys: {sorted(known)}")
+            raise ConfigError(f"augment: unknown keys {unknown}; known keys: {sorted(known)}")
         kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return cls(**kw)
 

@@ -45,7 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._fs import write_text_atomic
-from ..errors import DataError
+from ..errors import DataError, ShapeError
 from ..io.wlasl import WLASL_INDEX
 from ..spec import FeatureSpec
 from ..synthetic import SyntheticSigner, parse_synthetic_source
@@ -81,7 +81,7 @@ class ClipFiles(Sequence[FloatArray]):
         self.paths = [Path(p) for p in paths]
         self.frames = list(frames) if frames is not None else None
         if self.frames is not None and len(self.frames) != len(self.paths):
-            raise ValueError("frames must have one entry per path")
+            raise ShapeError("frames must have one entry per path")
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import ShapeError
 from .data import ClipSet, batch_preprocess
 
 __all__ = [
@@ -217,7 +218,7 @@ def report_from_scores(
     k = len(labels)
     n = y.shape[0]
     if s.shape != (n, k):
-        raise ValueError(f"scores must be ({n}, {k}), got {s.shape}")
+        raise ShapeError(f"scores must be ({n}, {k}), got {s.shape}")
     ok = np.ones(n, dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
     pred = np.where(ok, s.argmax(axis=1) if n else np.zeros(0, np.int64), -1).astype(np.int64)
     top = min(5, k)
