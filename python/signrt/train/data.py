@@ -7,8 +7,9 @@ Sources (:func:`open_dataset`):
   ``.parquet``/``.pose`` clips; a clip in ``SIGN/SIGNER/clip.npy`` belongs to group
   ``SIGNER``, otherwise each clip is its own group), both indexed by
   :func:`signrt.io.index_dataset`;
-* a folder with a **labels file** ``labels.csv`` (columns ``path``, ``sign`` and optionally
-  ``signer``; paths relative to the folder);
+* a folder with a **manifest** ``labels.csv`` or ``manifest.csv`` (or the CSV file itself;
+  columns ``path``, ``sign`` and optionally ``session``, ``signer`` or ``participant_id``,
+  the clip's group; paths relative to the manifest's folder);
 * **WLASL** (a folder holding ``WLASL_v0.3.json`` and ``videos/<video_id>.mp4``): landmarks
   are extracted once per video through :mod:`signrt.extract` and cached as
   ``landmarks/<video_id>.npy``; each instance is its frame range of the video;
@@ -67,6 +68,10 @@ FloatArray = npt.NDArray[np.float32]
 PathLike = str | os.PathLike[str]
 WLASL_INDEX: Final = "WLASL_v0.3.json"
 LABELS_FILE: Final = "labels.csv"
+#: Manifest names recognised in a dataset folder, in order of preference.
+MANIFEST_FILES: Final = ("labels.csv", "manifest.csv")
+#: Manifest columns naming the group (recording session or signer) of a clip.
+GROUP_COLUMNS: Final = ("session", "signer", "participant_id")
 _CACHE_FORMAT: Final = 1
 
 
@@ -508,8 +513,10 @@ def open_dataset(
         path = Path(text)
         if path.name == WLASL_INDEX or (path.is_dir() and (path / WLASL_INDEX).is_file()):
             cs = open_wlasl(path, split=split, landmark_cache=landmark_cache, extractor=extractor)
-        elif path.is_dir() and (path / LABELS_FILE).is_file() and not (path / "train.csv").exists():
-            cs = _open_labels_file(path / LABELS_FILE)
+        elif path.is_file() and path.suffix == ".csv" and path.name != "train.csv":
+            cs = _open_labels_file(path)
+        elif path.is_dir() and (manifest := _manifest(path)) is not None:
+            cs = _open_labels_file(manifest)
         else:
             cs = _open_indexed(path)
     if limit is not None and limit < len(cs):
@@ -547,6 +554,15 @@ def _open_indexed(root: Path) -> ClipSet:
     )
 
 
+def _manifest(folder: Path) -> Path | None:
+    if (folder / "train.csv").exists():
+        return None
+    for name in MANIFEST_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
 def _open_labels_file(index: Path) -> ClipSet:
     base = index.parent
     paths, signs, groups = [], [], []
@@ -565,7 +581,8 @@ def _open_labels_file(index: Path) -> ClipSet:
                 raise DataError(f"{index}: line {reader.line_num}: {p} does not exist")
             paths.append(p)
             signs.append(sign)
-            groups.append((row.get("signer") or row.get("participant_id") or "").strip() or rel)
+            group = next((row[c].strip() for c in GROUP_COLUMNS if (row.get(c) or "").strip()), "")
+            groups.append(group or rel)
     if not paths:
         raise DataError(f"{index}: lists no clip")
     return _from_records(paths, signs, groups, source=str(base))
