@@ -37,6 +37,7 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._fs import write_text_atomic
-from ..errors import DataError
+from ..errors import DataError, SignrtError
 from ..spec import FeatureSpec
 from .synthetic import SyntheticSigner, parse_synthetic_source
 
@@ -57,6 +58,7 @@ __all__ = [
     "FeatureCache",
     "WlaslInstance",
     "batch_preprocess",
+    "check_clips",
     "index_wlasl",
     "open_dataset",
     "resolve_backend",
@@ -471,6 +473,53 @@ class FeatureCache:
         return cls.open(stem)
 
 
+
+
+# ------------------------------------------------------------------------ clip checks
+def check_clips(data: ClipSet, *, strict: bool = False) -> ClipSet:
+    """Read every clip once; skip (or, with ``strict``, reject) the unreadable ones.
+
+    Each bad clip is logged as one warning line naming its path and what is wrong with it,
+    so that one corrupt file among thousands does not surface later as a traceback from a
+    DataLoader worker.
+
+    Args:
+        data: The clips (clips in memory are checked for shape only).
+        strict: Raise instead of skipping.
+
+    Returns:
+        ``data`` itself when every clip reads, else the subset of readable clips.
+
+    Raises:
+        DataError: With ``strict``, naming the bad clips; or when no clip is readable.
+    """
+    bad: list[tuple[int, str]] = []
+    for i in range(len(data)):
+        name = str(data.clips.paths[i]) if isinstance(data.clips, ClipFiles) else f"clip {i}"
+        try:
+            clip = data.clips[i]
+            if clip.ndim != 3 or clip.shape[1:] != (543, 3):
+                raise DataError(f"shape {clip.shape}, expected (T, 543, 3)")
+            if clip.shape[0] == 0:
+                raise DataError("no frame")
+        except (SignrtError, OSError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            bad.append((i, f"{name}: {reason}"))
+            if not strict:
+                log.warning("skipping unreadable clip %s", bad[-1][1])
+    if not bad:
+        return data
+    if strict:
+        more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+        raise DataError(
+            f"{len(bad)} unreadable clip(s) in {data.source or 'the data'} (--strict): "
+            + "; ".join(b for _, b in bad[:3]) + more
+        )
+    if len(bad) == len(data):
+        raise DataError(f"no readable clip in {data.source or 'the data'}: {bad[0][1]}")
+    skip = {i for i, _ in bad}
+    log.warning("skipped %d of %d clips of %s", len(bad), len(data), data.source or "the data")
+    return data.subset([i for i in range(len(data)) if i not in skip])
 
 
 # ---------------------------------------------------------------------------- sources

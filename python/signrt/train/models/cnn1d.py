@@ -105,7 +105,7 @@ class CNN1D(SignModel):
             rel = pts.index_select(2, self.hand_idx) - pts.index_select(2, self.wrist_idx)
             x = torch.cat([x, rel.reshape(b, n, -1) * cfg.hand_scale], dim=-1)  # (B, L, F')
         keep = valid.unsqueeze(1).to(x.dtype)  # (B, 1, L)
-        h = x.transpose(1, 2)  # (B, F', L)
+        h = x.transpose(1, 2).contiguous()  # (B, F', L)
         for block in self.blocks:
             h = block(h * keep)  # (B, D, L)
         pooled = masked_mean(h.transpose(1, 2), valid)  # (B, D)
