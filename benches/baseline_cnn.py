@@ -117,7 +117,8 @@ def main() -> None:
             acc, wall = fit_and_score(clips, y, fold.train, fold.test, k, epochs=args.epochs)
             accs.append(acc)
             walls.append(wall)
-            print(f"{name} {fold.name}: top-1 {acc * 100:.1f}% ({len(fold.test)} clips) {wall:.0f}s",
+            print(f"{name} {fold.name}: top-1 {acc * 100:.1f}% ({len(fold.test)} clips) "
+                  f"{wall:.0f}s",
                   flush=True)
         rows[name] = {"top1_mean": float(np.mean(accs)), "top1_std": float(np.std(accs)),
                       "folds": len(accs), "top1": accs, "train_s_mean": float(np.mean(walls))}

@@ -35,7 +35,6 @@ import numpy as np
 
 from .. import layouts
 from ..errors import DataError
-from ..spec import FeatureSpec
 from .augment import AugmentConfig
 from .config import TrainConfig
 from .data import ClipSet

@@ -29,9 +29,9 @@ from .st_transformer import STTransformer, STTransformerConfig
 
 __all__ = [
     "ARCHITECTURES",
+    "CNN1D",
     "AttentionBiLSTM",
     "AttentionBiLSTMConfig",
-    "CNN1D",
     "CNN1DConfig",
     "CNNTransformer",
     "CNNTransformerConfig",

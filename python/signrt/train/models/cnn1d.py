@@ -100,9 +100,11 @@ class CNN1D(SignModel):
         valid = valid_mask(mask)  # (B, L)
         b, n = features.shape[0], features.shape[1]
         x = features
-        if self.hand_idx.numel():
+        hand_idx, wrist_idx = self.hand_idx, self.wrist_idx
+        assert isinstance(hand_idx, Tensor) and isinstance(wrist_idx, Tensor)
+        if hand_idx.numel():
             pts = features.reshape(b, n, self.points, self.channels)[..., : self.coords]
-            rel = pts.index_select(2, self.hand_idx) - pts.index_select(2, self.wrist_idx)
+            rel = pts.index_select(2, hand_idx) - pts.index_select(2, wrist_idx)
             x = torch.cat([x, rel.reshape(b, n, -1) * cfg.hand_scale], dim=-1)  # (B, L, F')
         keep = valid.unsqueeze(1).to(x.dtype)  # (B, 1, L)
         h = x.transpose(1, 2).contiguous()  # (B, F', L)
