@@ -104,7 +104,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--out", default="benches/results/baseline_cnn.json")
     args = ap.parse_args()
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    torch.set_num_threads(1)  # as benches/train_recipe.py: one thread is faster on a shared CPU
     cs = open_dataset(args.data)
     clips = [np.asarray(np.load(p), np.float32) for p in cs.clips.paths]  # type: ignore[attr-defined]
     y, k = cs.labels, cs.num_classes

@@ -33,7 +33,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
     "light-aug": {"augment": _LIGHT},
     "light-aug+mirror": {"augment": {**_LIGHT, "mirror_p": 0.5}},
-    "light-aug,no-hand-relative": {"augment": _LIGHT, "model": {"hand_relative": False}},
+    "light-aug+no-hand-relative": {"augment": _LIGHT, "model": {"hand_relative": False}},
     "no-augment": {"augment": {"resample_p": 0.0, "dropout_p": 0.0, "mirror_p": 0.0,
                    "affine_p": 0.0, "temporal_mask_p": 0.0, "spatial_mask_p": 0.0}},
 }
