@@ -30,7 +30,8 @@ RESULTS = Path(__file__).parent / "results"
 
 def _run(*args: str) -> tuple[str, float]:
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "signrt", *args], capture_output=True,
+    cmd = [sys.executable, "-c", "import sys; from signrt.cli import main; sys.exit(main())"]
+    proc = subprocess.run([*cmd, *args], capture_output=True,
                           text=True, check=False)  # fmt: skip
     wall = time.perf_counter() - t0
     if proc.returncode != 0:

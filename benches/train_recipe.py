@@ -116,3 +116,15 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def render(path: Path = RESULTS / "train_recipe.jsonl") -> str:
+    """Markdown table of every recorded experiment (one row per variant and split)."""
+    lines = ["| variant | split | top-1 (mean ± std) | folds | train s / fold | ISA |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for line in path.read_text().splitlines():
+        d = json.loads(line)
+        lines.append(f"| {d['variant']} | {d['split']} | {d['top1_mean'] * 100:.1f} ± "
+                     f"{d['top1_std'] * 100:.1f} % | {len(d['folds'])} | "
+                     f"{d['train_s_mean']:.0f} | {d['isa']} |")  # fmt: skip
+    return "\n".join(lines) + "\n"

@@ -465,6 +465,14 @@ def _train(
     # ---------------------------------------------------------------- data loaders
     workers = cfg.num_workers if cfg.num_workers >= 0 else min(4, max(0, (os.cpu_count() or 1) - 1))
     augment = cfg.augment.enabled
+    if ddp.device.type == "cpu" and workers > 0:
+        # the loader workers need cores too: oversubscribing them slows every step
+        spare = max(1, (os.cpu_count() or 1) - workers)
+        if torch.get_num_threads() > spare:
+            torch.set_num_threads(spare)
+            if ddp.main:
+                log.info("torch threads: %d (%d cores, %d loader workers)",
+                         spare, os.cpu_count() or 1, workers)  # fmt: skip
     train_sampler = EpochIndexSampler(
         len(train_set), shuffle=True, seed=cfg.seed, rank=ddp.rank, world=ddp.world
     )
