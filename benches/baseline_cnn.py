@@ -92,7 +92,6 @@ def main() -> None:
     """Score the baseline on the requested splits; write JSON + Markdown rows."""
     import argparse
     import json
-    import os
     from pathlib import Path
 
     from signrt.train.data import open_dataset

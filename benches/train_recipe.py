@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import platform
 import tempfile
 import time
@@ -52,9 +51,10 @@ def _isa() -> str:
 def run_fold(data: Any, fold: Any, overrides: dict[str, Any], seed: int = 0) -> dict[str, Any]:
     """Train on ``fold.train`` with the defaults + ``overrides``; score ``fold.test``."""
     from signrt.train.config import TrainConfig
+    from signrt.train.cv import fold_sets
     from signrt.train.trainer import train
 
-    tr, te = data.subset(fold.train), data.subset(fold.test)
+    tr, te = fold_sets(data, fold)
     with tempfile.TemporaryDirectory(prefix="signrt-recipe-") as tmp:
         cfg = TrainConfig.from_mapping({}, data=data.source, out=tmp, num_workers=0,
                                        plots=False, patience=0, seed=seed, **overrides)  # fmt: skip

@@ -12,11 +12,11 @@ import pytest
 
 pytest.importorskip("torch")
 
-from signrt.errors import DataError  # noqa: E402
-from signrt.train.auto import auto_config, profile  # noqa: E402
-from signrt.train.config import TrainConfig  # noqa: E402
-from signrt.train.data import ClipSet, check_clips, open_dataset  # noqa: E402
-from signrt.train.splits import (  # noqa: E402
+from signrt.errors import DataError
+from signrt.train.auto import auto_config, profile
+from signrt.train.config import TrainConfig
+from signrt.train.data import ClipSet, check_clips, open_dataset
+from signrt.train.splits import (
     random_folds,
     random_split,
     session_folds,
@@ -95,7 +95,7 @@ def test_corrupt_clip_is_skipped_by_path_or_stops_with_strict(
     assert len(good) == 3 and bad not in good.clips.paths  # type: ignore[attr-defined]
     lines = [r.getMessage() for r in caplog.records if str(bad) in r.getMessage()]
     assert len(lines) == 1 and "\n" not in lines[0]
-    with pytest.raises(DataError, match="c1.npy"):
+    with pytest.raises(DataError, match=r"c1\.npy"):
         check_clips(data, strict=True)
 
 
@@ -152,3 +152,20 @@ def test_include_dev_opens_with_sessions_and_pose_hands_spec() -> None:
     cfg, _, _ = auto_config(TrainConfig(data=str(INCLUDE)), data)
     assert cfg.spec == "hands_pose" and cfg.fit == "resample" and cfg.max_len == 64
     assert session_split(data.labels, data.groups).name == "sessions 6+7+9"
+
+
+def test_fold_without_a_sign_keeps_the_other_signs(tmp_path: Path) -> None:
+    from signrt.train.cv import fold_sets
+
+    root = _clip_folder(tmp_path, {"a": [20, 20, 20], "b": [20, 20, 20]})
+    rows = (root / "manifest.csv").read_text().splitlines()
+    rows.append("clips/c/only.npy,c,1")  # sign c: in session 1 only
+    (root / "clips" / "c").mkdir()
+    np.save(root / "clips" / "c" / "only.npy", _pose_hands_clip(np.random.default_rng(1), 20))
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    data = open_dataset(root / "manifest.csv")  # the CSV file itself works too
+    folds = {f.name: f for f in session_folds(data.labels, data.groups)}
+    assert sorted(folds) == ["session 1", "session 2"]
+    tr, te = fold_sets(data, folds["session 1"])
+    assert tr.label_names == ["a", "b"] and set(te.label_names) == {"a", "b"}
+    assert len(te) == 4 and len(tr) == 2  # sign c's only clip is not a training clip here

@@ -21,6 +21,8 @@ The rules (measured on real signing clips, see ``benches/results/train_recipe.md
 * **augment**: below :data:`SMALL_DATASET` clips :data:`LIGHT_AUGMENT` (speed, small
   rotation and shear: the heavy default with masks and frame dropout under-fits a few
   hundred clips and lost 40 points on held-out sessions), else the full default.
+* **patience**: 0 (no early stopping: the whole schedule) below :data:`SMALL_DATASET`
+  clips, where a validation set of a few dozen clips is too noisy to stop on; else 10.
 * **class_weights**: on when the largest class has more than twice the clips of the
   smallest (inverse-frequency loss weights).
 """
@@ -41,7 +43,15 @@ from .augment import AugmentConfig
 from .config import TrainConfig
 from .data import ClipSet
 
-__all__ = ["LIGHT_AUGMENT", "SMALL_DATASET", "TARGET_STEPS", "Choice", "DataProfile", "auto_config", "profile"]
+__all__ = [
+    "LIGHT_AUGMENT",
+    "SMALL_DATASET",
+    "TARGET_STEPS",
+    "Choice",
+    "DataProfile",
+    "auto_config",
+    "profile",
+]
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +213,11 @@ def auto_config(
     steps = max(1, math.ceil(n / final_batch))
     epochs = int(min(100, max(20, round(TARGET_STEPS / steps))))
     choose("epochs", epochs, f"about {TARGET_STEPS} optimiser steps of {steps} per epoch")
+    if n < SMALL_DATASET:
+        choose("patience", 0, f"{n} training clips: the validation set is too small to stop "
+               "on; the schedule runs to its end")  # fmt: skip
+    else:
+        choose("patience", 10, "stop after 10 epochs without a better validation top-1")
     choose("lr", 2e-3, "AdamW peak learning rate of the measured recipe")
     choose("weight_decay", 0.05, "measured recipe")
     if n < SMALL_DATASET:

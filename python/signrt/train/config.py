@@ -73,7 +73,7 @@ class TrainConfig:
         grad_clip: Maximum gradient norm (0 disables clipping).
         amp: Mixed precision (float16 autocast + grad scaling); used on CUDA only.
         patience: Early stopping after this many epochs without a better validation top-1
-            (0 disables).
+            (0 disables); auto.
         seed: Seed of everything (weights, data order, augmentation).
         val_fraction: Share of the participants held out when ``val_data`` is not given.
         num_workers: DataLoader workers (-1: automatic).
@@ -112,7 +112,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     grad_clip: float = 1.0
     amp: bool = True
-    patience: int = 10
+    patience: int | None = None
     seed: int = 0
     val_fraction: float = 0.2
     num_workers: int = -1

@@ -21,15 +21,33 @@ import numpy as np
 
 from ..errors import DataError
 from .config import TrainConfig
-from .data import check_clips, open_dataset
-from .splits import random_folds, session_folds
+from .data import ClipSet, check_clips, open_dataset
+from .splits import Fold, random_folds, session_folds
 
-__all__ = ["CV_KINDS", "cross_validate"]
+__all__ = ["CV_KINDS", "cross_validate", "fold_sets"]
 
 log = logging.getLogger(__name__)
 
 #: Accepted values of ``--cv``.
 CV_KINDS = ("sessions", "random")
+
+
+def fold_sets(data: ClipSet, fold: Fold) -> tuple[ClipSet, ClipSet]:
+    """The fold's training and test clips, over the signs its training clips have.
+
+    Leaving a session out can leave a sign recorded only in that session without a
+    training clip; the fold's model then knows only the other signs (the fold's test clips
+    of that sign are already excluded by :func:`~signrt.train.splits.session_folds`).
+    """
+    tr, te = data.subset(fold.train), data.subset(fold.test)
+    present = [n for n, c in zip(tr.label_names, tr.class_counts(), strict=True) if c > 0]
+    if len(present) < len(tr.label_names):
+        missing = sorted(set(tr.label_names) - set(present))
+        log.info("fold %s: no training clip of %s; that fold classifies the other %d signs",
+                 fold.name, ", ".join(missing), len(present))  # fmt: skip
+        tr = tr.with_label_names(present)
+        te = te.with_label_names(present, drop_unknown=True)
+    return tr, te
 
 
 def cross_validate(cfg: TrainConfig, kind: str, *, k: int = 5) -> dict[str, Any]:
@@ -63,7 +81,8 @@ def cross_validate(cfg: TrainConfig, kind: str, *, k: int = 5) -> dict[str, Any]
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", fold.name).strip("-")
         fcfg = dataclasses.replace(cfg, out=str(out / "cv" / slug), patience=0)
         t0 = time.perf_counter()
-        result = train(fcfg, train_set=full.subset(fold.train), val_set=full.subset(fold.test))
+        tr, te = fold_sets(full, fold)
+        result = train(fcfg, train_set=tr, val_set=te)
         top1 = float(result.history[-1]["val_top1"])
         row: dict[str, Any] = {"fold": fold.name, "top1": top1,
                "test_clips": len(fold.test), "train_s": time.perf_counter() - t0}  # fmt: skip

@@ -450,6 +450,7 @@ def _train(
     cfg, choices, prof = auto_config(cfg, train_set)
     assert cfg.arch is not None and cfg.augment is not None and cfg.epochs is not None
     assert cfg.batch_size is not None and cfg.lr is not None and cfg.weight_decay is not None
+    assert cfg.patience is not None
     spec = cfg.resolve_spec()
     labels = list(train_set.label_names)
     auto_doc = {"profile": prof.to_dict(), "choices": [dataclasses.asdict(c) for c in choices]}
