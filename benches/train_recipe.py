@@ -30,7 +30,7 @@ _LIGHT = {"resample_p": 0.8, "resample_range": [0.8, 1.25], "dropout_p": 0.0, "m
           "shift": 0.0, "temporal_mask_p": 0.0, "spatial_mask_p": 0.0}  # fmt: skip
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
-    "light-aug": {"augment": _LIGHT},
+    "light-aug": {"augment": _LIGHT},  # = what the defaults choose below 5000 clips
     "light-aug+mirror": {"augment": {**_LIGHT, "mirror_p": 0.5}},
     "light-aug+no-hand-relative": {"augment": _LIGHT, "model": {"hand_relative": False}},
     "no-augment": {"augment": {"resample_p": 0.0, "dropout_p": 0.0, "mirror_p": 0.0,
