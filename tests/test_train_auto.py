@@ -169,3 +169,23 @@ def test_fold_without_a_sign_keeps_the_other_signs(tmp_path: Path) -> None:
     tr, te = fold_sets(data, folds["session 1"])
     assert tr.label_names == ["a", "b"] and set(te.label_names) == {"a", "b"}
     assert len(te) == 4 and len(tr) == 2  # sign c's only clip is not a training clip here
+
+
+def test_cli_cv_sessions_reports_mean_and_std(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from signrt.cli import main
+
+    out = tmp_path / "cv"
+    code = main(["train", "--data", "synthetic:classes=3,signers=3,clips_per_class=1,seed=0",
+                 "--out", str(out), "--cv", "sessions", "--epochs", "1", "--workers", "0",
+                 "--max-len", "16", "--no-progress"])  # fmt: skip
+    assert code == 0
+    doc = json.loads((out / "cv.json").read_text())
+    assert doc["kind"] == "sessions" and len(doc["folds"]) == 3
+    assert doc["top1_mean"] == pytest.approx(np.mean([f["top1"] for f in doc["folds"]]))
+    assert "cv sessions: top-1" in capsys.readouterr().out
+    choices = json.loads(sorted((out / "cv").glob("*/choices.json"))[0].read_text())
+    assert {c["key"] for c in choices["choices"]} >= {"spec", "arch", "fit"}
