@@ -30,6 +30,7 @@ SMALL = {
     "attention_bilstm": {"part_dim": 16, "dim": 32, "depth": 1},
     "signbert": {"dim": 32, "depth": 1, "heads": 2},
     "spoter": {"dim": 32, "encoder_depth": 1, "decoder_depth": 1, "heads": 2},
+    "cnn1d": {"dim": 32, "kernels": [5, 3]},
 }  # fmt: skip
 LABELS = ["sign00", "sign01", "sign02", "sign03"]
 DATA = "synthetic:classes=4,signers=1,clips_per_class=2,seed=3"

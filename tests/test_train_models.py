@@ -25,6 +25,7 @@ SMALL = {
     "attention_bilstm": {"part_dim": 16, "dim": 32, "depth": 2},
     "signbert": {"dim": 32, "depth": 2, "heads": 2},
     "spoter": {"dim": 32, "encoder_depth": 1, "decoder_depth": 1, "heads": 2},
+    "cnn1d": {"dim": 32, "kernels": [5, 3]},
 }  # fmt: skip
 K = 7
 L = 20

@@ -170,10 +170,13 @@ def test_config_from_toml_and_overrides(tmp_path: Path) -> None:
     )
     cfg = TrainConfig.from_toml(toml, epochs=3, batch_size=None, model={"heads": 2})
     assert (cfg.data, cfg.arch, cfg.epochs, cfg.lr) == ("synthetic:classes=4", "spoter", 3, 0.002)
-    assert cfg.model == {"dim": 48, "heads": 2} and cfg.batch_size == 64
+    assert cfg.model == {"dim": 48, "heads": 2} and cfg.batch_size is None  # auto
+    assert cfg.augment is not None
     assert cfg.augment.mirror_p == 0.0 and cfg.augment.scale == (0.9, 1.1)
-    assert cfg.resolve_spec() == FeatureSpec.preset("islr118")
-    assert TrainConfig(max_len=32).resolve_spec().max_len == 32
+    with pytest.raises(ConfigError, match="chosen from the data"):
+        cfg.resolve_spec()
+    spec = TrainConfig(spec="islr118", max_len=32, fit="resample").resolve_spec()
+    assert spec == FeatureSpec.preset("islr118", max_len=32, fit="resample")
     toml.write_text("epochz = 3\n")
     with pytest.raises(ConfigError, match="epochz"):
         TrainConfig.from_toml(toml)

@@ -21,6 +21,7 @@ A checkpoint is a ``torch.save`` dict of plain types and tensors only, so it loa
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -101,9 +102,33 @@ def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> Path:
         "signrt_version": package_version(),
         **ckpt.extra,
     }
+    # Serialise in memory first: a Ctrl-C inside torch.save surfaces from its zip writer
+    # as a RuntimeError (the writer's cleanup fails) with the KeyboardInterrupt only as the
+    # context; re-raise the interrupt itself. The file is then written in one plain write
+    # (atomically: an interrupt there leaves the previous checkpoint in place).
+    buf = io.BytesIO()
+    try:
+        torch.save(doc, buf)
+    except RuntimeError as exc:
+        interrupt = _interrupt_in_chain(exc)
+        if interrupt is not None:
+            raise interrupt from None
+        raise
     with atomic_write(path, make_parents=True) as fh:
-        torch.save(doc, fh)
+        fh.write(buf.getbuffer())
     return Path(path)
+
+
+def _interrupt_in_chain(exc: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt among the causes/contexts of ``exc``, if any (bounded walk)."""
+    seen: BaseException | None = exc
+    for _ in range(16):
+        if seen is None:
+            return None
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:

@@ -28,7 +28,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "Train a model on a Kaggle-layout folder, a clip folder, WLASL or the synthetic "
             "signer (--data synthetic:classes=20,signers=8,clips_per_class=5,seed=0). Writes "
             "RUN_DIR/best.pt, last.pt, metrics.jsonl and curves.png. Flags override --config. "
-            "Runs under torchrun --nproc_per_node N for data-parallel training."
+            "Runs under torchrun --nproc_per_node N for data-parallel training. Options left "
+            "out are chosen from the data (spec from the body parts present, max_len and fit "
+            "from the clip lengths, architecture, epochs and batch from the dataset size, "
+            "class weights from the balance); the choices are logged and written to "
+            "RUN_DIR/choices.json."
         ),
     )
     p.add_argument("--config", metavar="FILE.toml", help="training config (TOML)")
@@ -37,6 +41,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--arch", help="architecture (cnn_transformer, st_transformer, ...)")
     p.add_argument("--spec", help="FeatureSpec: preset name or JSON file")
     p.add_argument("--max-len", type=int, help="override the spec's max_len")
+    p.add_argument("--fit", choices=["truncate", "resample"], help="override the spec's fit")
+    p.add_argument("--split", choices=["group", "session", "random"],
+                   help="validation split without --val-data: whole groups (default), every "
+                        "sign's last recording session, or stratified random")  # fmt: skip
+    p.add_argument("--cv", choices=["sessions", "random"],
+                   help="cross-validate instead: leave-one-session-out or 5-fold random; "
+                        "prints mean +- std over the folds and writes RUN_DIR/cv.json")  # fmt: skip
+    p.add_argument("--strict", action="store_true", default=None,
+                   help="stop before training when a clip cannot be read (default: skip it)")
+    p.add_argument("--class-weights", action=argparse.BooleanOptionalAction, default=None,
+                   help="inverse-frequency class weights in the loss (default: from the data)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="peak learning rate")
@@ -98,7 +113,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         k: getattr(args, k)
         for k in ("data", "val_data", "arch", "spec", "max_len", "epochs", "batch_size", "lr",
                   "weight_decay", "label_smoothing", "patience", "out", "resume", "seed",
-                  "num_workers", "device", "limit", "progress")
+                  "num_workers", "device", "limit", "progress", "fit", "split",
+                  "strict", "class_weights")
     }  # fmt: skip
     if model_opts:
         overrides["model"] = model_opts
@@ -117,6 +133,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         logging.getLogger("signrt.train").setLevel(logging.INFO)  # epoch lines
     elif rank > 0:
         logging.getLogger("signrt").setLevel(logging.WARNING)
+    if args.cv:
+        from .cv import cross_validate
+
+        doc = cross_validate(cfg, args.cv)
+        for row in doc["folds"]:
+            print(f"{row['fold']}: top-1 {row['top1'] * 100:.1f}% ({row['test_clips']} clips)")
+        print(f"cv {args.cv}: top-1 {doc['top1_mean'] * 100:.1f} +- {doc['top1_std'] * 100:.1f}% "
+              f"over {len(doc['folds'])} folds -> {cfg.out}/cv.json")
+        return 0
     result = train(cfg)
     if rank == 0:
         best = result.best

@@ -38,7 +38,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["ConfigError", "TrainConfig"]
+__all__ = ["SPLITS", "ConfigError", "TrainConfig"]
+
+#: How a validation set is split off when ``val_data`` is not given.
+SPLITS = ("group", "session", "random")
 
 
 @dataclass
@@ -46,23 +49,27 @@ class TrainConfig:
     """Everything a training run needs (see :func:`signrt.train.trainer.train`).
 
     Attributes:
+        Options documented as *auto* default to ``None``: the trainer chooses them from the
+        training clips (:mod:`signrt.train.auto`) and records why.
+
         data: Training data: a dataset folder or ``synthetic:...`` (see ``open_dataset``).
-        val_data: Validation data; default: a participant-disjoint split of ``data``.
+        val_data: Validation data; default: a split of ``data`` (see ``split``).
         out: Run folder (``best.pt``, ``last.pt``, ``metrics.jsonl``, ``curves.png``).
-        arch: Architecture name (``signrt.train.models.ARCHITECTURES``).
-        spec: FeatureSpec: a preset name, a JSON file or JSON text.
-        max_len: Override of the spec's max_len.
-        epochs: Maximum number of epochs.
-        batch_size: Clips per optimiser step (per process under DDP).
-        lr: Peak learning rate (AdamW).
-        weight_decay: AdamW weight decay (not applied to biases and norms).
+        arch: Architecture name (``signrt.train.models.ARCHITECTURES``); auto.
+        spec: FeatureSpec: a preset name, a JSON file or JSON text; auto.
+        max_len: Override of the spec's max_len; auto.
+        fit: Override of the spec's fit (``truncate`` or ``resample``); auto.
+        epochs: Maximum number of epochs; auto.
+        batch_size: Clips per optimiser step (per process under DDP); auto.
+        lr: Peak learning rate (AdamW); auto.
+        weight_decay: AdamW weight decay (not applied to biases and norms); auto.
         warmup_epochs: Linear warm-up length, in epochs (fractions allowed).
         min_lr_ratio: Final learning rate of the cosine schedule, relative to ``lr``.
         label_smoothing: Cross-entropy label smoothing.
         grad_clip: Maximum gradient norm (0 disables clipping).
         amp: Mixed precision (float16 autocast + grad scaling); used on CUDA only.
         patience: Early stopping after this many epochs without a better validation top-1
-            (0 disables).
+            (0 disables); auto.
         seed: Seed of everything (weights, data order, augmentation).
         val_fraction: Share of the participants held out when ``val_data`` is not given.
         num_workers: DataLoader workers (-1: automatic).
@@ -74,26 +81,33 @@ class TrainConfig:
         progress: Progress bars (None: only on a terminal).
         plots: Write ``curves.png`` after every epoch.
         limit: Use only the first N training clips.
+        class_weights: Inverse-frequency class weights in the loss; auto.
+        split: Validation split when ``val_data`` is not given: ``group`` (whole groups,
+            e.g. participants, ``val_fraction`` of the clips), ``session`` (every sign's
+            last recording session, :func:`signrt.train.splits.session_split`) or
+            ``random`` (stratified per sign).
+        strict: Stop before training when a clip cannot be read (default: skip it, logged).
         model: Options of the architecture's config dataclass.
-        augment: Augmentation probabilities and ranges.
+        augment: Augmentation probabilities and ranges; auto.
     """
 
     data: str = ""
     val_data: str | None = None
     out: str = "runs/train"
-    arch: str = "cnn_transformer"
-    spec: str = "islr118"
+    arch: str | None = None
+    spec: str | None = None
     max_len: int | None = None
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.05
+    fit: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
     warmup_epochs: float = 1.0
     min_lr_ratio: float = 0.01
     label_smoothing: float = 0.1
     grad_clip: float = 1.0
     amp: bool = True
-    patience: int = 10
+    patience: int | None = None
     seed: int = 0
     val_fraction: float = 0.2
     num_workers: int = -1
@@ -104,18 +118,25 @@ class TrainConfig:
     progress: bool | None = None
     plots: bool = True
     limit: int | None = None
+    class_weights: bool | None = None
+    split: str = "group"
+    strict: bool = False
     model: dict[str, Any] = field(default_factory=dict)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    augment: AugmentConfig | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, Mapping):
             self.augment = AugmentConfig.from_mapping(self.augment)
-        if self.epochs < 1:
+        if self.epochs is not None and self.epochs < 1:
             raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.lr <= 0:
+        if self.lr is not None and self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.fit not in (None, "truncate", "resample"):
+            raise ConfigError(f"fit must be truncate or resample, got {self.fit!r}")
+        if self.split not in SPLITS:
+            raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
 
@@ -165,10 +186,19 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Return the config as plain types (stored in checkpoints)."""
         d = dataclasses.asdict(self)
-        d["augment"] = self.augment.to_dict()
+        d["augment"] = self.augment.to_dict() if self.augment is not None else None
         return d
 
     def resolve_spec(self) -> FeatureSpec:
-        """The FeatureSpec of this run (``spec`` plus the ``max_len`` override)."""
+        """The FeatureSpec of this run (``spec`` plus the ``max_len`` and ``fit`` overrides).
+
+        Raises:
+            ConfigError: If ``spec`` is still open (``None``: chosen from the data by
+                :func:`signrt.train.auto.auto_config`).
+        """
+        if self.spec is None:
+            raise ConfigError("spec is not set yet: it is chosen from the data (auto_config)")
         spec = FeatureSpec.resolve(self.spec)
-        return spec.replace(max_len=self.max_len) if self.max_len else spec
+        if self.max_len:
+            spec = spec.replace(max_len=self.max_len)
+        return spec.replace(fit=self.fit) if self.fit else spec

@@ -7,8 +7,9 @@ Sources (:func:`open_dataset`):
   ``.parquet``/``.pose`` clips; a clip in ``SIGN/SIGNER/clip.npy`` belongs to group
   ``SIGNER``, otherwise each clip is its own group), both indexed by
   :func:`signrt.io.index_dataset`;
-* a folder with a **labels file** ``labels.csv`` (columns ``path``, ``sign`` and optionally
-  ``signer``; paths relative to the folder);
+* a folder with a **manifest** ``labels.csv`` or ``manifest.csv`` (or the CSV file itself;
+  columns ``path``, ``sign`` and optionally ``session``, ``signer`` or ``participant_id``,
+  the clip's group; paths relative to the manifest's folder);
 * **WLASL** (a folder holding ``WLASL_v0.3.json`` and ``videos/<video_id>.mp4``): landmarks
   are extracted once per video through :mod:`signrt.extract` and cached as
   ``landmarks/<video_id>.npy``; each instance is its frame range of the video;
@@ -36,6 +37,7 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +47,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._fs import write_text_atomic
-from ..errors import DataError, ShapeError
+from ..errors import DataError, ShapeError, SignrtError
 from ..io.wlasl import WLASL_INDEX
 from ..spec import FeatureSpec
 from ..synthetic import SyntheticSigner, parse_synthetic_source
@@ -55,6 +57,7 @@ __all__ = [
     "ClipSet",
     "FeatureCache",
     "batch_preprocess",
+    "check_clips",
     "open_dataset",
 ]
 
@@ -63,6 +66,10 @@ log = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float32]
 PathLike = str | os.PathLike[str]
 LABELS_FILE: Final = "labels.csv"
+#: Manifest names recognised in a dataset folder, in order of preference.
+MANIFEST_FILES: Final = ("labels.csv", "manifest.csv")
+#: Manifest columns naming the group (recording session or signer) of a clip.
+GROUP_COLUMNS: Final = ("session", "signer", "participant_id")
 _CACHE_FORMAT: Final = 1
 
 
@@ -419,6 +426,53 @@ class FeatureCache:
 
 
 
+# ------------------------------------------------------------------------ clip checks
+def check_clips(data: ClipSet, *, strict: bool = False) -> ClipSet:
+    """Read every clip once; skip (or, with ``strict``, reject) the unreadable ones.
+
+    Each bad clip is logged as one warning line naming its path and what is wrong with it,
+    so that one corrupt file among thousands does not surface later as a traceback from a
+    DataLoader worker.
+
+    Args:
+        data: The clips (clips in memory are checked for shape only).
+        strict: Raise instead of skipping.
+
+    Returns:
+        ``data`` itself when every clip reads, else the subset of readable clips.
+
+    Raises:
+        DataError: With ``strict``, naming the bad clips; or when no clip is readable.
+    """
+    bad: list[tuple[int, str]] = []
+    for i in range(len(data)):
+        name = str(data.clips.paths[i]) if isinstance(data.clips, ClipFiles) else f"clip {i}"
+        try:
+            clip = data.clips[i]
+            if clip.ndim != 3 or clip.shape[1:] != (543, 3):
+                raise DataError(f"shape {clip.shape}, expected (T, 543, 3)")
+            if clip.shape[0] == 0:
+                raise DataError("no frame")
+        except (SignrtError, OSError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            bad.append((i, f"{name}: {reason}"))
+            if not strict:
+                log.warning("skipping unreadable clip %s", bad[-1][1])
+    if not bad:
+        return data
+    if strict:
+        more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+        raise DataError(
+            f"{len(bad)} unreadable clip(s) in {data.source or 'the data'} (--strict): "
+            + "; ".join(b for _, b in bad[:3]) + more
+        )
+    if len(bad) == len(data):
+        raise DataError(f"no readable clip in {data.source or 'the data'}: {bad[0][1]}")
+    skip = {i for i, _ in bad}
+    log.warning("skipped %d of %d clips of %s", len(bad), len(data), data.source or "the data")
+    return data.subset([i for i in range(len(data)) if i not in skip])
+
+
 # ---------------------------------------------------------------------------- sources
 def open_dataset(
     source: PathLike,
@@ -459,8 +513,10 @@ def open_dataset(
         path = Path(text)
         if path.name == WLASL_INDEX or (path.is_dir() and (path / WLASL_INDEX).is_file()):
             cs = open_wlasl(path, split=split, landmark_cache=landmark_cache, extractor=extractor)
-        elif path.is_dir() and (path / LABELS_FILE).is_file() and not (path / "train.csv").exists():
-            cs = _open_labels_file(path / LABELS_FILE)
+        elif path.is_file() and path.suffix == ".csv" and path.name != "train.csv":
+            cs = _open_labels_file(path)
+        elif path.is_dir() and (manifest := _manifest(path)) is not None:
+            cs = _open_labels_file(manifest)
         else:
             cs = _open_indexed(path)
     if limit is not None and limit < len(cs):
@@ -498,6 +554,15 @@ def _open_indexed(root: Path) -> ClipSet:
     )
 
 
+def _manifest(folder: Path) -> Path | None:
+    if (folder / "train.csv").exists():
+        return None
+    for name in MANIFEST_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
 def _open_labels_file(index: Path) -> ClipSet:
     base = index.parent
     paths, signs, groups = [], [], []
@@ -516,7 +581,8 @@ def _open_labels_file(index: Path) -> ClipSet:
                 raise DataError(f"{index}: line {reader.line_num}: {p} does not exist")
             paths.append(p)
             signs.append(sign)
-            groups.append((row.get("signer") or row.get("participant_id") or "").strip() or rel)
+            group = next((row[c].strip() for c in GROUP_COLUMNS if (row.get(c) or "").strip()), "")
+            groups.append(group or rel)
     if not paths:
         raise DataError(f"{index}: lists no clip")
     return _from_records(paths, signs, groups, source=str(base))

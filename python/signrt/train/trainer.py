@@ -22,6 +22,7 @@ with a DistributedSampler, reduces metrics over all ranks, and only rank 0 write
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -46,7 +47,14 @@ from ..spec import FeatureSpec
 from .augment import Augmenter
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .data import ClipSet, FeatureCache, batch_preprocess, open_dataset
+from .data import (
+    ClipSet,
+    FeatureCache,
+    batch_preprocess,
+    check_clips,
+    open_dataset,
+)
+from .splits import random_split, session_split
 
 __all__ = [
     "ClipCollate",
@@ -318,14 +326,19 @@ def _lr_lambda(total: int, warmup: int, min_ratio: float) -> Callable[[int], flo
 
 
 def _load_data(cfg: TrainConfig, ddp: _Dist) -> tuple[ClipSet, ClipSet]:
-    full = open_dataset(cfg.data)
+    full = check_clips(open_dataset(cfg.data), strict=cfg.strict)
     if cfg.val_data:
         train_set = full
         val_set = open_dataset(cfg.val_data).with_label_names(full.label_names)
+        val_set = check_clips(val_set, strict=cfg.strict)
+    elif cfg.split == "session":
+        fold = session_split(full.labels, full.groups)
+        train_set, val_set = full.subset(fold.train), full.subset(fold.test)
+    elif cfg.split == "random":
+        fold = random_split(full.labels, cfg.val_fraction, seed=cfg.seed)
+        train_set, val_set = full.subset(fold.train), full.subset(fold.test)
     else:
         train_set, val_set = full.split_by_group(cfg.val_fraction, seed=cfg.seed)
-        shared = set(train_set.groups) & set(val_set.groups)
-        assert not shared, shared
     if cfg.limit is not None:
         train_set = train_set.subset(range(min(cfg.limit, len(train_set))))
     if len(train_set) == 0 or len(val_set) == 0:
@@ -425,21 +438,37 @@ def _train(
     on_epoch_end: Callable[[dict[str, float]], bool | None] | None,
 ) -> TrainResult:
     run_dir = Path(cfg.out)
-    spec = cfg.resolve_spec()
     _seed_everything(cfg.seed)
     if train_set is None or val_set is None:
         train_set, val_set = _load_data(cfg, ddp)
+    from .auto import auto_config
+
+    cfg, choices, prof = auto_config(cfg, train_set)
+    assert cfg.arch is not None and cfg.augment is not None and cfg.epochs is not None
+    assert cfg.batch_size is not None and cfg.lr is not None and cfg.weight_decay is not None
+    assert cfg.patience is not None
+    spec = cfg.resolve_spec()
     labels = list(train_set.label_names)
+    auto_doc = {"profile": prof.to_dict(), "choices": [dataclasses.asdict(c) for c in choices]}
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else run_dir / "cache"
     if ddp.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         doc = {**cfg.to_dict(), "resolved_spec": spec.to_dict(), "labels": labels,
                "world_size": ddp.world}  # fmt: skip
         (run_dir / "config.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
+        (run_dir / "choices.json").write_text(json.dumps(auto_doc, indent=2, default=str) + "\n")
 
     # ---------------------------------------------------------------- data loaders
     workers = cfg.num_workers if cfg.num_workers >= 0 else min(4, max(0, (os.cpu_count() or 1) - 1))
     augment = cfg.augment.enabled
+    if ddp.device.type == "cpu" and workers > 0:
+        # the loader workers need cores too: oversubscribing them slows every step
+        spare = max(1, (os.cpu_count() or 1) - workers)
+        if torch.get_num_threads() > spare:
+            torch.set_num_threads(spare)
+            if ddp.main:
+                log.info("torch threads: %d (%d cores, %d loader workers)",
+                         spare, os.cpu_count() or 1, workers)  # fmt: skip
     train_sampler = EpochIndexSampler(
         len(train_set), shuffle=True, seed=cfg.seed, rank=ddp.rank, world=ddp.world
     )
@@ -486,7 +515,11 @@ def _train(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total, warmup, cfg.min_lr_ratio))
     use_amp = bool(cfg.amp and ddp.device.type == "cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    weight = None
+    if cfg.class_weights:
+        counts = torch.from_numpy(train_set.class_counts()).double().clamp(min=1)  # (K,)
+        weight = (counts.sum() / (len(counts) * counts)).float().to(ddp.device)  # (K,)
+    criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing)
     eval_criterion = nn.CrossEntropyLoss()
 
     start_epoch, best, bad_epochs = 0, {"val_top1": -1.0, "val_loss": math.inf}, 0
@@ -578,7 +611,8 @@ def _train(
             with open(run_dir / "metrics.jsonl", "a") as fh:
                 fh.write(json.dumps(metrics) + "\n")
             info = {"data": cfg.data, "val_data": cfg.val_data, "train_clips": len(train_set),
-                    "val_clips": len(val_set), "config": cfg.to_dict()}  # fmt: skip
+                    "val_clips": len(val_set), "config": cfg.to_dict(),
+                    "auto": auto_doc}  # fmt: skip
             ck = Checkpoint(
                 arch=cfg.arch, model_config=model_options, spec=spec, labels=labels,
                 state_dict=model.state_dict(), metrics=dict(metrics), epoch=epoch + 1, train=info,

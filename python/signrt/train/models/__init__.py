@@ -1,4 +1,4 @@
-"""The model zoo: five mask-aware, ONNX-exportable sign classifiers (DESIGN §4).
+"""The model zoo: six mask-aware, ONNX-exportable sign classifiers (DESIGN §4).
 
 Every model maps ``features`` (B, L, F) float32 and ``mask`` (B, L) float32 (1 for a real
 frame, 0 for padding; real frames first) to ``logits`` (B, K). Padding never changes the
@@ -20,6 +20,7 @@ from typing import Any
 from ...errors import ModelError
 from ...spec import FeatureSpec
 from .attention_bilstm import AttentionBiLSTM, AttentionBiLSTMConfig
+from .cnn1d import CNN1D, CNN1DConfig
 from .cnn_transformer import CNNTransformer, CNNTransformerConfig
 from .layers import ModelConfig, SignModel
 from .signbert import SignBERT, SignBERTConfig
@@ -28,8 +29,10 @@ from .st_transformer import STTransformer, STTransformerConfig
 
 __all__ = [
     "ARCHITECTURES",
+    "CNN1D",
     "AttentionBiLSTM",
     "AttentionBiLSTMConfig",
+    "CNN1DConfig",
     "CNNTransformer",
     "CNNTransformerConfig",
     "ModelConfig",
@@ -51,6 +54,7 @@ ARCHITECTURES: dict[str, tuple[type[ModelConfig], type[SignModel]]] = {
     "attention_bilstm": (AttentionBiLSTMConfig, AttentionBiLSTM),
     "signbert": (SignBERTConfig, SignBERT),
     "spoter": (SpoterConfig, Spoter),
+    "cnn1d": (CNN1DConfig, CNN1D),
 }
 
 

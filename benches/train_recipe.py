@@ -1,0 +1,130 @@
+"""Recipe experiments on real clips: variant -> random and session top-1, train time.
+
+Every variant is a set of ``TrainConfig`` overrides applied on top of the data-aware
+defaults (:func:`signrt.train.auto.auto_config`); each fold trains with ``signrt.train``
+exactly as ``signrt train`` does and is scored on its held-out clips with the *last*
+epoch's weights (no model selection on the test clips).
+
+Run: ``python benches/train_recipe.py --data ../shared/data/include-dev --variants default
+--splits session,random`` (INCLUDE words, Sridhar et al., ACM MM 2020). Results are
+appended to ``benches/results/train_recipe.jsonl`` and tabulated in
+``benches/results/train_recipe.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: name -> TrainConfig overrides (on top of the data-aware defaults).
+_LIGHT = {"resample_p": 0.8, "resample_range": [0.8, 1.25], "dropout_p": 0.0, "mirror_p": 0.0,
+          "affine_p": 0.75, "scale": [1.0, 1.0], "shear": 0.05, "rotate_deg": 10.0,
+          "shift": 0.0, "temporal_mask_p": 0.0, "spatial_mask_p": 0.0}  # fmt: skip
+VARIANTS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "light-aug": {"augment": _LIGHT},  # = what the defaults choose below 5000 clips
+    "light-aug+mirror": {"augment": {**_LIGHT, "mirror_p": 0.5}},
+    "light-aug+no-hand-relative": {"augment": _LIGHT, "model": {"hand_relative": False}},
+    "no-augment": {"augment": {"resample_p": 0.0, "dropout_p": 0.0, "mirror_p": 0.0,
+                   "affine_p": 0.0, "temporal_mask_p": 0.0, "spatial_mask_p": 0.0}},
+}
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _isa() -> str:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.machine()
+    return "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else platform.machine()
+
+
+def run_fold(data: Any, fold: Any, overrides: dict[str, Any], seed: int = 0) -> dict[str, Any]:
+    """Train on ``fold.train`` with the defaults + ``overrides``; score ``fold.test``."""
+    from signrt.train.config import TrainConfig
+    from signrt.train.cv import fold_sets
+    from signrt.train.trainer import train
+
+    tr, te = fold_sets(data, fold)
+    with tempfile.TemporaryDirectory(prefix="signrt-recipe-") as tmp:
+        cfg = TrainConfig.from_mapping({}, data=data.source, out=tmp, num_workers=0,
+                                       plots=False, patience=0, seed=seed, **overrides)  # fmt: skip
+        t0 = time.perf_counter()
+        result = train(cfg, train_set=tr, val_set=te)
+        wall = time.perf_counter() - t0
+    last = result.history[-1]
+    return {"fold": fold.name, "top1": last["val_top1"], "test_clips": len(te),
+            "train_s": wall, "clips_per_s": float(np.mean([h["clips_per_s"] for h in
+                                                            result.history]))}  # fmt: skip
+
+
+def main() -> None:
+    """Run the requested variants on the requested splits."""
+    from signrt.train.data import ClipSet, open_dataset
+    from signrt.train.splits import random_folds, random_split, session_folds, session_split
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default="../shared/data/include-dev")
+    ap.add_argument("--variants", default="default")
+    ap.add_argument("--splits", default="session,random")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                    help="an extra override for every variant")  # fmt: skip
+    ap.add_argument("--name", help="name of an ad-hoc variant made of --set overrides")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    import torch
+
+    torch.set_num_threads(1)  # the machine is shared: one thread is faster under load
+    lazy = open_dataset(args.data)
+    data = ClipSet([lazy.clips[i] for i in range(len(lazy))], lazy.labels, lazy.label_names,
+                   lazy.groups, source=lazy.source)  # in memory  # fmt: skip
+    y = data.labels
+    plan = {"random": lambda: [random_split(y, 0.2, seed=0)],
+            "session": lambda: [session_split(y, data.groups)],
+            "cv-random": lambda: random_folds(y, 5, seed=0),
+            "cv-sessions": lambda: session_folds(y, data.groups)}  # fmt: skip
+    extra = {}
+    for item in args.set:
+        k, _, v = item.partition("=")
+        extra[k] = json.loads(v)
+    variants = {args.name: extra} if args.name else {
+        n: {**VARIANTS[n], **extra} for n in args.variants.split(",")}  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    for vname, overrides in variants.items():
+        for split in args.splits.split(","):
+            rows = [run_fold(data, f, overrides) for f in plan[split]()]
+            accs = [r["top1"] for r in rows]
+            doc = {"variant": vname, "overrides": overrides, "split": split,
+                   "top1_mean": float(np.mean(accs)), "top1_std": float(np.std(accs)),
+                   "folds": rows, "train_s_mean": float(np.mean([r["train_s"] for r in rows])),
+                   "isa": _isa(), "threads": torch.get_num_threads(),
+                   "data": "INCLUDE (Sridhar et al., ACM MM 2020) include-dev"}  # fmt: skip
+            with open(RESULTS / "train_recipe.jsonl", "a") as fh:
+                fh.write(json.dumps(doc) + "\n")
+            print(f"{vname} {split}: {doc['top1_mean'] * 100:.1f} ± {doc['top1_std'] * 100:.1f} "
+                  f"({len(rows)} folds, {doc['train_s_mean']:.0f} s/fold)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
+
+
+def render(path: Path = RESULTS / "train_recipe.jsonl") -> str:
+    """Markdown table of every recorded experiment (one row per variant and split)."""
+    lines = ["| variant | split | top-1 (mean ± std) | folds | train s / fold | ISA |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for line in path.read_text().splitlines():
+        d = json.loads(line)
+        lines.append(f"| {d['variant']} | {d['split']} | {d['top1_mean'] * 100:.1f} ± "
+                     f"{d['top1_std'] * 100:.1f} % | {len(d['folds'])} | "
+                     f"{d['train_s_mean']:.0f} | {d['isa']} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
