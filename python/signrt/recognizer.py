@@ -250,13 +250,24 @@ class Recognizer:
             for r in results
         ]
 
+    @property
+    def stream_defaults(self) -> dict[str, dict[str, Any]]:
+        """The model's tuned Stream settings per mode (``signrt.stream``; ``{}`` if none)."""
+        return {m: dict(v) for m, v in self.model.stream.items() if m in ("window", "segment")}
+
     def stream(self, mode: StreamMode = "window", **options: Any) -> Stream:
         """Open a stream for live frames; see :class:`~signrt.stream.Stream` for the options.
+
+        The model's tuned settings for ``mode`` (``signrt.stream`` in its metadata, written
+        by ``signrt tune-stream``) are the defaults; options given here win (``None`` means
+        not given); what neither sets takes the Stream's own default.
 
         Raises:
             StreamOptionError: On an option out of range or of the other mode.
         """
-        return Stream(self, mode, **options)
+        merged = dict(self.model.stream.get(mode, {})) if isinstance(mode, str) else {}
+        merged.update({k: v for k, v in options.items() if v is not None})
+        return Stream(self, mode, **merged)
 
     def close(self) -> None:
         """Release the engine's resources."""
