@@ -171,7 +171,7 @@ def test_stream_settings_round_trip(model_file: Path, tmp_path: Path) -> None:
                                  {"window": {"stride": [2]}}])  # fmt: skip
 def test_bad_stream_settings_are_refused(model_file: Path, bad: object) -> None:
     m = onnx.load(str(model_file))
-    with pytest.raises(ModelError, match="signrt.stream"):
+    with pytest.raises(ModelError, match=r"signrt\.stream"):
         stamp_stream_settings(m, bad)  # type: ignore[arg-type]
 
 

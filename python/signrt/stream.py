@@ -30,6 +30,7 @@ is one), so this module does not depend on the recognizer.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -52,9 +53,9 @@ __all__ = [
     "DEFAULT_MOTION_SHOULDER",
     "DEFAULT_STRIDE",
     "DEFAULT_THRESHOLD",
+    "MOTION_UNITS",
     "SEGMENT_OPTIONS",
     "WINDOW_OPTIONS",
-    "MOTION_UNITS",
     "Classifier",
     "MotionUnit",
     "SegmentDecision",
@@ -95,7 +96,11 @@ COMMON_OPTIONS: Final = ("threshold", "min_frames", "fps", "top_k")
 
 _LEFT = slice(layouts.LEFT_HAND.start, layouts.LEFT_HAND.stop)
 _RIGHT = slice(layouts.RIGHT_HAND.start, layouts.RIGHT_HAND.stop)
-_SHOULDERS = [layouts.POSE.start + 11, layouts.POSE.start + 12]
+# wrist (0), middle-finger base (9) and tip (12) of each hand
+_HAND_PROBES: Final = tuple(h.start + k for h in (layouts.LEFT_HAND, layouts.RIGHT_HAND)
+                            for k in (0, 9, 12))  # fmt: skip
+_SHOULDER_L = layouts.POSE.start + 11
+_SHOULDER_R = layouts.POSE.start + 12
 
 
 class Classifier(Protocol):
@@ -137,6 +142,16 @@ def _hand_centre(frame: npt.NDArray[Any], part: slice) -> npt.NDArray[np.float64
     if not ok.any():
         return None
     return xy[ok].mean(axis=0, dtype=np.float64)  # type: ignore[no-any-return]
+
+
+def _hand_visible(frame: npt.NDArray[Any]) -> bool:
+    """Whether a hand is in view: its wrist, middle-finger base or middle-finger tip has a
+    finite x (hand trackers report a hand whole or not at all; scalar reads keep this at a
+    fraction of a microsecond)."""
+    a, b, c, d, e, f = _HAND_PROBES
+    isfin = math.isfinite
+    return (isfin(frame[a, 0]) or isfin(frame[d, 0]) or isfin(frame[b, 0])
+            or isfin(frame[e, 0]) or isfin(frame[c, 0]) or isfin(frame[f, 0]))  # fmt: skip
 
 
 # ------------------------------------------------------------------------ window mode
@@ -222,10 +237,7 @@ class WindowDecision:
     def push(self, frame: npt.NDArray[Any], ts: float, has_signer: bool) -> list[Event]:
         """Add one frame; return the event it confirms, if any."""
         if has_signer and self.require_hand:
-            # hands are landmarks 468..542 minus the pose in between: two contiguous views
-            has_signer = bool(np.isfinite(frame[_LEFT, 0]).any()) or bool(
-                np.isfinite(frame[_RIGHT, 0]).any()
-            )
+            has_signer = _hand_visible(frame)
         self._window.push(frame)
         self._ts.append(ts)
         self._valid.append(has_signer)
@@ -357,11 +369,11 @@ class SegmentDecision:
         """The displacement (image units) above which this frame's hands move."""
         if self.motion_unit == "image":
             return self.motion_threshold
-        sh = frame[_SHOULDERS, :2]
-        if np.isfinite(sh).all():
-            w = float(np.hypot(*(sh[0] - sh[1]).astype(np.float64)))
-            if w > 1e-6:
-                self._shoulder = w
+        dx = float(frame[_SHOULDER_L, 0]) - float(frame[_SHOULDER_R, 0])
+        dy = float(frame[_SHOULDER_L, 1]) - float(frame[_SHOULDER_R, 1])
+        w = math.hypot(dx, dy)
+        if w > 1e-6:  # False for NaN (a shoulder not seen): keep the last width
+            self._shoulder = w
         return self.motion_threshold * self._shoulder
 
     def push(self, frame: npt.NDArray[Any], ts: float, has_signer: bool) -> list[Event]:

@@ -1,4 +1,4 @@
-"""The ``signrt eval-stream`` and ``signrt tune-stream`` commands (registered by :mod:`signrt.cli`)."""
+"""The ``signrt eval-stream`` and ``signrt tune-stream`` commands (see :mod:`signrt.cli`)."""
 
 from __future__ import annotations
 

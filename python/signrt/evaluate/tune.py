@@ -232,11 +232,11 @@ def tune_stream(
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
     }
     if "window" in modes:
-        grid = [
+        grid: list[dict[str, Any]] = [
             {"stride": s, "threshold": t, "confirm": c, "require_hand": True}
             for s, t, c in itertools.product(cfg.strides, cfg.thresholds, cfg.confirms)
         ]
-        res = _search(cached, streams, "window", grid, cfg)
+        res = _search(cached, streams, "window", list(grid), cfg)
         out["window"] = res.pop("options")
         tuning["window"] = res
     if "segment" in modes:
