@@ -145,9 +145,12 @@ def _hand_centre(frame: npt.NDArray[Any], part: slice) -> npt.NDArray[np.float64
 
 
 def _hand_visible(frame: npt.NDArray[Any]) -> bool:
-    """Whether a hand is in view: its wrist, middle-finger base or middle-finger tip has a
-    finite x (hand trackers report a hand whole or not at all; scalar reads keep this at a
-    fraction of a microsecond)."""
+    """Whether a hand is in view.
+
+    A hand is in view when its wrist, middle-finger base or middle-finger tip has a finite
+    x (hand trackers report a hand whole or not at all; six scalar reads keep this at a
+    fraction of a microsecond).
+    """
     a, b, c, d, e, f = _HAND_PROBES
     isfin = math.isfinite
     return (isfin(frame[a, 0]) or isfin(frame[d, 0]) or isfin(frame[b, 0])
