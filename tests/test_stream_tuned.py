@@ -223,3 +223,17 @@ def test_tune_stream_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert mf.stream["tuning"]["segment"]["grid_size"] == 3 * 1 * 2
     assert main(["tune-stream", str(demo), "--data", str(data), "--modes", "fast"]) == 2
     assert main(["tune-stream", str(demo), "--data", str(data), "--strides", "x"]) == 2
+
+
+@pytest.mark.parametrize("points", [(0,), (9,), (12,), (0, 9, 12)])
+@pytest.mark.parametrize("hand", [468, 522])
+def test_a_hand_with_its_probe_points_counts_as_visible(hand: int, points: tuple) -> None:
+    from signrt.stream import _hand_visible
+
+    f = POSE_ONLY.copy()
+    assert not _hand_visible(f)
+    for k in points:
+        f[hand + k, :2] = 0.4
+    assert _hand_visible(f)
+    f[hand : hand + 21, :2] = 0.4  # a whole hand, the usual case
+    assert _hand_visible(f)
