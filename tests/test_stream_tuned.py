@@ -237,3 +237,11 @@ def test_a_hand_with_its_probe_points_counts_as_visible(hand: int, points: tuple
     assert _hand_visible(f)
     f[hand : hand + 21, :2] = 0.4  # a whole hand, the usual case
     assert _hand_visible(f)
+
+
+def test_stored_options_of_the_wrong_mode_are_refused(model_file: Path, tmp_path: Path) -> None:
+    bad = _tuned_copy(model_file, tmp_path, {"segment": {"stride": 2}})
+    rec, _ = _rec(bad)
+    with pytest.raises(StreamOptionError, match=r"signrt\.stream.*stride"):
+        rec.stream("segment")
+    assert rec.stream("window").decision.stride == 4  # the other mode is unaffected

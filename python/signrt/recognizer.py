@@ -32,7 +32,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from .errors import ModelError, OptionError
+from .errors import ModelError, OptionError, StreamOptionError
 from .features import Preprocessor, _native_module
 from .results import Event, Latency, Prediction, TopK
 from .runtime.engines import Engine, create_engine
@@ -40,10 +40,13 @@ from .runtime.model import ModelFile, bucket_length, load_model_file
 from .runtime.options import EngineOptions
 from .spec import FeatureSpec
 from .stream import (
+    COMMON_OPTIONS,
     DEFAULT_CONFIRM,
     DEFAULT_COOLDOWN,
     DEFAULT_STRIDE,
     DEFAULT_THRESHOLD,
+    SEGMENT_OPTIONS,
+    WINDOW_OPTIONS,
     Stream,
     StreamMode,
 )
@@ -263,9 +266,18 @@ class Recognizer:
         not given); what neither sets takes the Stream's own default.
 
         Raises:
-            StreamOptionError: On an option out of range or of the other mode.
+            StreamOptionError: On an option out of range or of the other mode, also one
+                stored in the model.
         """
         merged = dict(self.model.stream.get(mode, {})) if isinstance(mode, str) else {}
+        own = (*(WINDOW_OPTIONS if mode == "window" else SEGMENT_OPTIONS), *COMMON_OPTIONS)
+        stray = sorted(k for k in merged if k not in own)
+        if stray:
+            raise StreamOptionError(
+                f"{self.model.path}: its stream settings ('signrt.stream'.{mode}) hold "
+                f"{', '.join(stray)}, not {mode}-mode options (expected some of "
+                f"{', '.join(own)}); run `signrt tune-stream` on it again"
+            )
         merged.update({k: v for k, v in options.items() if v is not None})
         return Stream(self, mode, **merged)
 
