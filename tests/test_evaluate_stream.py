@@ -371,16 +371,25 @@ def test_offline_replay_equals_the_stream(tmp_path: Path) -> None:
     rec = signrt.load()
     clips, labels = _synthetic(4, 1)
     (stream,) = build_streams(clips, labels, StreamConfig(rest=0.6, signs_per_stream=4))
-    real, _ = run_stream(rec, stream, "window", {"threshold": 0.5})
+    real, _ = run_stream(rec, stream, "window", {"threshold": 0.5, "require_hand": False})
     wl = window_logits(rec, stream, stride=4, min_frames=8)
     s = scores(wl.logits)
     replay = window_decide(rec.labels, wl, s["top"], s["softmax"], threshold=0.5)
     assert len(real) >= 2
     assert [(e.label, e.emit) for e in replay] == [(e.label, e.emit) for e in real]
     assert [e.score for e in replay] == pytest.approx([e.score for e in real], abs=1e-5)
-    seg, _ = run_stream(rec, stream, "segment", {"threshold": 0.0})
-    spans = motion_segments(hand_motion(stream.frames), 0.004, rest_frames=8, min_frames=6)
     ts = stream.timestamps
+    seg, _ = run_stream(rec, stream, "segment", {"threshold": 0.0, "motion_unit": "image",
+                                                 "motion_threshold": 0.004, "rest_frames": 8})
+    spans = motion_segments(hand_motion(stream.frames), 0.004, rest_frames=8, min_frames=6)
+    assert [(e.start, e.end, e.emit) for e in seg] == [
+        (ts[a], ts[b - 1], ts[c]) for a, b, c in spans
+    ]
+    # today's default: motion in shoulder widths (0.020, rest 12)
+    seg, _ = run_stream(rec, stream, "segment", {"threshold": 0.0})
+    spans = motion_segments(hand_motion(stream.frames, normalise=True), 0.020, rest_frames=12,
+                            min_frames=6)  # fmt: skip
+    assert len(spans) >= 2
     assert [(e.start, e.end, e.emit) for e in seg] == [
         (ts[a], ts[b - 1], ts[c]) for a, b, c in spans
     ]

@@ -159,3 +159,16 @@ def test_errors(fp32: Path, tmp_path: Path, capsys) -> None:
         q.quantize_int8_dynamic(half, tmp_path / "x.onnx")
     with pytest.raises(ModelError):
         q.quantize_int8_dynamic(tmp_path / "missing.onnx", tmp_path / "x.onnx")
+
+
+def test_tuned_stream_settings_survive_quantisation(fp32: Path, tmp_path: Path) -> None:
+    from signrt.runtime.model import save_onnx, stamp_stream_settings
+
+    settings = {"window": {"threshold": 0.45, "confirm": 3}, "tuning": {"data": "val"}}
+    proto = onnx.load(str(fp32))
+    tuned = save_onnx(stamp_stream_settings(proto, settings), tmp_path / "tuned.onnx")
+    dyn = q.quantize_int8_dynamic(tuned, tmp_path / "t.dyn.onnx")
+    half = q.convert_fp16(tuned, tmp_path / "t.fp16.onnx")
+    for path in (dyn, half):
+        assert load_model_file(path).stream == settings
+    assert load_model_file(q.convert_fp16(fp32, tmp_path / "p.fp16.onnx")).stream == {}

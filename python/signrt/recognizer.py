@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _native
-from .errors import ModelError, OptionError
+from .errors import ModelError, OptionError, StreamOptionError
 from .features import Preprocessor
 from .results import Event, Latency, Prediction, TopK
 from .runtime.engines import Engine, create_engine
@@ -41,10 +41,13 @@ from .runtime.model import ModelFile, bucket_length, load_model_file
 from .runtime.options import EngineOptions
 from .spec import FeatureSpec
 from .stream import (
+    COMMON_OPTIONS,
     DEFAULT_CONFIRM,
     DEFAULT_COOLDOWN,
     DEFAULT_STRIDE,
     DEFAULT_THRESHOLD,
+    SEGMENT_OPTIONS,
+    WINDOW_OPTIONS,
     Stream,
     StreamMode,
 )
@@ -251,13 +254,33 @@ class Recognizer:
             for r in results
         ]
 
+    @property
+    def stream_defaults(self) -> dict[str, dict[str, Any]]:
+        """The model's tuned Stream settings per mode (``signrt.stream``; ``{}`` if none)."""
+        return {m: dict(v) for m, v in self.model.stream.items() if m in ("window", "segment")}
+
     def stream(self, mode: StreamMode = "window", **options: Any) -> Stream:
         """Open a stream for live frames; see :class:`~signrt.stream.Stream` for the options.
 
+        The model's tuned settings for ``mode`` (``signrt.stream`` in its metadata, written
+        by ``signrt tune-stream``) are the defaults; options given here win (``None`` means
+        not given); what neither sets takes the Stream's own default.
+
         Raises:
-            StreamOptionError: On an option out of range or of the other mode.
+            StreamOptionError: On an option out of range or of the other mode, also one
+                stored in the model.
         """
-        return Stream(self, mode, **options)
+        merged = dict(self.model.stream.get(mode, {})) if isinstance(mode, str) else {}
+        own = (*(WINDOW_OPTIONS if mode == "window" else SEGMENT_OPTIONS), *COMMON_OPTIONS)
+        stray = sorted(k for k in merged if k not in own)
+        if stray:
+            raise StreamOptionError(
+                f"{self.model.path}: its stream settings ('signrt.stream'.{mode}) hold "
+                f"{', '.join(stray)}, not {mode}-mode options (expected some of "
+                f"{', '.join(own)}); run `signrt tune-stream` on it again"
+            )
+        merged.update({k: v for k, v in options.items() if v is not None})
+        return Stream(self, mode, **merged)
 
     def close(self) -> None:
         """Release the engine's resources."""

@@ -9,7 +9,16 @@ when to emit is decided by one of two decision classes, one per mode:
   the same label was emitted less than ``cooldown`` seconds before;
 * :class:`SegmentDecision` (``mode="segment"``): activity detection; a segment runs from
   the first moving-hand frame until ``rest_frames`` quiet frames and is classified as one
-  clip.
+  clip. Hand motion is measured in shoulder widths per frame by default, so the threshold
+  does not depend on the signer's distance to the camera.
+
+Window mode classifies only while a hand is visible (``require_hand``): with the hands out
+of view the pose alone is no sign, and classifying it raised false events on real rest
+(benches/results/stream.md).
+
+The defaults below are the Stream's own; a model whose metadata carries tuned stream
+settings (``signrt.stream``, written by ``signrt tune-stream``) gives
+:meth:`~signrt.recognizer.Recognizer.stream` its defaults, and explicit options win.
 
 Each mode takes only its own options: an option of the other mode is rejected with a
 :class:`~signrt.errors.StreamOptionError`, never silently ignored.
@@ -21,6 +30,7 @@ is one), so this module does not depend on the recognizer.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -36,13 +46,18 @@ from .results import Event, Latency, TopK
 from .spec import FeatureSpec
 
 __all__ = [
+    "COMMON_OPTIONS",
     "DEFAULT_CONFIRM",
     "DEFAULT_COOLDOWN",
+    "DEFAULT_MOTION_IMAGE",
+    "DEFAULT_MOTION_SHOULDER",
     "DEFAULT_STRIDE",
     "DEFAULT_THRESHOLD",
+    "MOTION_UNITS",
     "SEGMENT_OPTIONS",
     "WINDOW_OPTIONS",
     "Classifier",
+    "MotionUnit",
     "SegmentDecision",
     "Stream",
     "StreamMode",
@@ -61,16 +76,31 @@ DEFAULT_CONFIRM: Final = 2
 DEFAULT_COOLDOWN: Final = 1.0
 _WINDOW_MIN_FRAMES: Final = 8
 _SEGMENT_MIN_FRAMES: Final = 6
-_REST_FRAMES: Final = 8
-_MOTION_THRESHOLD: Final = 0.004
+_REST_FRAMES: Final = 12
+#: Segment mode: hand motion per frame that counts as moving, in shoulder widths (the
+#: threshold that best separated signing from rest frames on INCLUDE validation streams)
+#: and in image units (the previous fixed threshold, for ``motion_unit="image"``).
+DEFAULT_MOTION_SHOULDER: Final = 0.020
+DEFAULT_MOTION_IMAGE: Final = 0.004
+#: Shoulder width (image units) assumed until a frame shows both shoulders.
+_NOMINAL_SHOULDER: Final = 0.25
+MOTION_UNITS: Final = ("shoulder", "image")
+MotionUnit = Literal["shoulder", "image"]
 
 #: Options only window mode takes, and only segment mode takes (``threshold``,
 #: ``min_frames``, ``fps`` and ``top_k`` belong to both).
-WINDOW_OPTIONS: Final = ("stride", "confirm", "cooldown")
-SEGMENT_OPTIONS: Final = ("rest_frames", "motion_threshold", "max_frames")
+WINDOW_OPTIONS: Final = ("stride", "confirm", "cooldown", "require_hand")
+SEGMENT_OPTIONS: Final = ("rest_frames", "motion_threshold", "motion_unit", "max_frames")
+#: Options both modes take.
+COMMON_OPTIONS: Final = ("threshold", "min_frames", "fps", "top_k")
 
 _LEFT = slice(layouts.LEFT_HAND.start, layouts.LEFT_HAND.stop)
 _RIGHT = slice(layouts.RIGHT_HAND.start, layouts.RIGHT_HAND.stop)
+# wrist (0), middle-finger base (9) and tip (12) of each hand
+_HAND_PROBES: Final = tuple(h.start + k for h in (layouts.LEFT_HAND, layouts.RIGHT_HAND)
+                            for k in (0, 9, 12))  # fmt: skip
+_SHOULDER_L = layouts.POSE.start + 11
+_SHOULDER_R = layouts.POSE.start + 12
 
 
 class Classifier(Protocol):
@@ -114,15 +144,30 @@ def _hand_centre(frame: npt.NDArray[Any], part: slice) -> npt.NDArray[np.float64
     return xy[ok].mean(axis=0, dtype=np.float64)  # type: ignore[no-any-return]
 
 
+def _hand_visible(frame: npt.NDArray[Any]) -> bool:
+    """Whether a hand is in view.
+
+    A hand is in view when its wrist, middle-finger base or middle-finger tip has a finite
+    x (hand trackers report a hand whole or not at all; six scalar reads keep this at a
+    fraction of a microsecond).
+    """
+    a, b, c, d, e, f = _HAND_PROBES
+    isfin = math.isfinite
+    return (isfin(frame[a, 0]) or isfin(frame[d, 0]) or isfin(frame[b, 0])
+            or isfin(frame[e, 0]) or isfin(frame[c, 0]) or isfin(frame[f, 0]))  # fmt: skip
+
+
 # ------------------------------------------------------------------------ window mode
 class WindowDecision:
     """Window mode: classify the last W frames every ``stride`` frames, confirm, cool down.
 
     A classification below the threshold, another label, or a frame without a signer
-    resets the run of confirmations.
+    resets the run of confirmations. With ``require_hand`` (the default) a frame counts as
+    having a signer only when a hand is visible: pose-only frames enter the window but are
+    never classified and break the run.
 
     Attributes:
-        stride, threshold, confirm, cooldown, min_frames, top_k: The settings.
+        stride, threshold, confirm, cooldown, min_frames, require_hand, top_k: The settings.
         engine_calls: Classifications run so far.
     """
 
@@ -135,6 +180,7 @@ class WindowDecision:
         confirm: int = DEFAULT_CONFIRM,
         cooldown: float = DEFAULT_COOLDOWN,
         min_frames: int = _WINDOW_MIN_FRAMES,
+        require_hand: bool = True,
         top_k: int = 5,
     ) -> None:
         """Set up an empty window.
@@ -146,11 +192,15 @@ class WindowDecision:
             confirm: Consecutive confirming classifications needed (>= 1).
             cooldown: Seconds before the same label may be emitted again (>= 0).
             min_frames: Frames with a signer needed before classifying (capped at max_len).
+            require_hand: Classify only frames with a visible hand (False: any selected
+                landmark, the pose alone included, counts as a signer).
             top_k: Size of the events' top-k lists.
 
         Raises:
             StreamOptionError: On an option out of range.
         """
+        _check(isinstance(require_hand, bool),
+               f"require_hand must be true or false, got {require_hand!r}")
         _check(stride >= 1, f"stride must be >= 1, got {stride}")
         _check(confirm >= 1, f"confirm must be >= 1, got {confirm}")
         _check(0.0 <= threshold <= 1.0, f"threshold must be in [0, 1], got {threshold}")
@@ -162,6 +212,7 @@ class WindowDecision:
         self.confirm = confirm
         self.cooldown = float(cooldown)
         self.min_frames = min(max(1, min_frames), spec.max_len)
+        self.require_hand = require_hand
         self.top_k = top_k
         self.engine_calls = 0
         self._window = FeatureStream(spec)
@@ -188,6 +239,8 @@ class WindowDecision:
 
     def push(self, frame: npt.NDArray[Any], ts: float, has_signer: bool) -> list[Event]:
         """Add one frame; return the event it confirms, if any."""
+        if has_signer and self.require_hand:
+            has_signer = _hand_visible(frame)
         self._window.push(frame)
         self._ts.append(ts)
         self._valid.append(has_signer)
@@ -241,14 +294,17 @@ class SegmentDecision:
     """Segment mode: activity detection, one classification per segment.
 
     A frame is *active* when a hand is visible and its centre moved more than
-    ``motion_threshold`` (image units) since the previous frame. An active frame starts a
-    segment; ``rest_frames`` inactive frames in a row end it; the segment without those
-    trailing frames is classified as one clip and emitted if it has at least
-    ``min_frames`` frames and its score is >= ``threshold``. A segment reaching
-    ``max_frames`` is classified at once.
+    ``motion_threshold`` since the previous frame, measured in shoulder widths (the
+    distance between pose landmarks 11 and 12 of the frame, or of the last frame that
+    showed both shoulders; ``motion_unit="shoulder"``, the default) or in image units
+    (``motion_unit="image"``). An active frame starts a segment; ``rest_frames`` inactive
+    frames in a row end it; the segment without those trailing frames is classified as one
+    clip and emitted if it has at least ``min_frames`` frames and its score is >=
+    ``threshold``. A segment reaching ``max_frames`` is classified at once.
 
     Attributes:
-        rest_frames, motion_threshold, min_frames, max_frames, threshold, top_k: Settings.
+        rest_frames, motion_threshold, motion_unit, min_frames, max_frames, threshold,
+            top_k: Settings.
         engine_calls: Classifications run so far.
     """
 
@@ -258,7 +314,8 @@ class SegmentDecision:
         *,
         threshold: float = DEFAULT_THRESHOLD,
         rest_frames: int = _REST_FRAMES,
-        motion_threshold: float = _MOTION_THRESHOLD,
+        motion_threshold: float | None = None,
+        motion_unit: MotionUnit = "shoulder",
         min_frames: int = _SEGMENT_MIN_FRAMES,
         max_frames: int | None = None,
         top_k: int = 5,
@@ -269,7 +326,9 @@ class SegmentDecision:
             rec: The classifier.
             threshold: Minimum probability of an emitted label, in [0, 1].
             rest_frames: Inactive frames that end a segment (>= 1).
-            motion_threshold: Hand-centre displacement per frame that counts as moving.
+            motion_threshold: Hand-centre displacement per frame that counts as moving, in
+                ``motion_unit`` (default 0.020 shoulder widths, or 0.004 image units).
+            motion_unit: ``shoulder`` (shoulder widths per frame) or ``image``.
             min_frames: Shortest segment that is classified.
             max_frames: Longest segment (default 4 x max_len).
             top_k: Size of the events' top-k lists.
@@ -277,6 +336,12 @@ class SegmentDecision:
         Raises:
             StreamOptionError: On an option out of range.
         """
+        _check(motion_unit in MOTION_UNITS,
+               f"motion_unit must be 'shoulder' or 'image', got {motion_unit!r}")
+        if motion_threshold is None:
+            motion_threshold = (
+                DEFAULT_MOTION_SHOULDER if motion_unit == "shoulder" else DEFAULT_MOTION_IMAGE
+            )
         _check(rest_frames >= 1, f"rest_frames must be >= 1, got {rest_frames}")
         _check(0.0 <= threshold <= 1.0, f"threshold must be in [0, 1], got {threshold}")
         _check(motion_threshold >= 0, f"motion_threshold must be >= 0, got {motion_threshold}")
@@ -284,6 +349,7 @@ class SegmentDecision:
         self.threshold = float(threshold)
         self.rest_frames = rest_frames
         self.motion_threshold = float(motion_threshold)
+        self.motion_unit: MotionUnit = motion_unit
         self.min_frames = max(1, min_frames)
         self.max_frames = max(1, max_frames if max_frames is not None else 4 * rec.spec.max_len)
         self.top_k = top_k
@@ -291,24 +357,39 @@ class SegmentDecision:
         self.reset()
 
     def reset(self) -> None:
-        """Drop the open segment."""
+        """Drop the open segment and the remembered shoulder width."""
         self._seg: list[npt.NDArray[Any]] = []
         self._seg_ts: list[float] = []
         self._quiet = 0
         self._prev_hands: tuple[Any, Any] = (None, None)
+        self._shoulder = _NOMINAL_SHOULDER
 
     def flush(self) -> list[Event]:
         """End of input: classify the open segment, if any."""
         return self._close(trim=self._quiet) if self._seg else []
 
+    def _limit(self, frame: npt.NDArray[Any]) -> float:
+        """The displacement (image units) above which this frame's hands move."""
+        if self.motion_unit == "image":
+            return self.motion_threshold
+        dx = float(frame[_SHOULDER_L, 0]) - float(frame[_SHOULDER_R, 0])
+        dy = float(frame[_SHOULDER_L, 1]) - float(frame[_SHOULDER_R, 1])
+        w = math.hypot(dx, dy)
+        if w > 1e-6:  # False for NaN (a shoulder not seen): keep the last width
+            self._shoulder = w
+        return self.motion_threshold * self._shoulder
+
     def push(self, frame: npt.NDArray[Any], ts: float, has_signer: bool) -> list[Event]:
         """Add one frame; return the event of the segment it closes, if any."""
         hands = (_hand_centre(frame, _LEFT), _hand_centre(frame, _RIGHT))
-        moving = any(
-            prev is not None and cur is not None
-            and float(np.hypot(*(cur - prev))) > self.motion_threshold
-            for prev, cur in zip(self._prev_hands, hands, strict=True)
-        )  # fmt: skip
+        moving = False
+        if hands[0] is not None or hands[1] is not None:
+            limit = self._limit(frame)
+            moving = any(
+                prev is not None and cur is not None
+                and float(np.hypot(*(cur - prev))) > limit
+                for prev, cur in zip(self._prev_hands, hands, strict=True)
+            )  # fmt: skip
         self._prev_hands = hands
         if not self._seg:
             if moving:
@@ -388,8 +469,10 @@ class Stream:
         stride: int | None = None,
         confirm: int | None = None,
         cooldown: float | None = None,
+        require_hand: bool | None = None,
         rest_frames: int | None = None,
         motion_threshold: float | None = None,
+        motion_unit: MotionUnit | None = None,
         max_frames: int | None = None,
     ) -> None:
         """Open a stream (usually through :meth:`Recognizer.stream`).
@@ -405,9 +488,11 @@ class Stream:
             stride: Window mode: classify every ``stride`` frames (default 4).
             confirm: Window mode: consecutive confirming classifications needed (2).
             cooldown: Window mode: seconds before the same label may be emitted again (1.0).
-            rest_frames: Segment mode: inactive frames that end a segment (8).
-            motion_threshold: Segment mode: hand-centre displacement per frame (image
-                units) that counts as moving (0.004).
+            require_hand: Window mode: classify only frames with a visible hand (True).
+            rest_frames: Segment mode: inactive frames that end a segment (12).
+            motion_threshold: Segment mode: hand-centre displacement per frame that counts
+                as moving, in ``motion_unit`` (0.020 shoulder widths; 0.004 image units).
+            motion_unit: Segment mode: ``shoulder`` (default) or ``image``.
             max_frames: Segment mode: longest segment (default 4 x max_len).
 
         Raises:
@@ -419,7 +504,8 @@ class Stream:
         _check(fps > 0, f"fps must be > 0, got {fps}")
         _check(top_k is None or top_k >= 1, f"top_k must be >= 1, got {top_k}")
         given = {"stride": stride, "confirm": confirm, "cooldown": cooldown,
-                 "rest_frames": rest_frames, "motion_threshold": motion_threshold,
+                 "require_hand": require_hand, "rest_frames": rest_frames,
+                 "motion_threshold": motion_threshold, "motion_unit": motion_unit,
                  "max_frames": max_frames}
         own, other = (WINDOW_OPTIONS, SEGMENT_OPTIONS) if mode == "window" else (
             SEGMENT_OPTIONS, WINDOW_OPTIONS)
@@ -440,6 +526,7 @@ class Stream:
                 confirm=confirm if confirm is not None else DEFAULT_CONFIRM,
                 cooldown=cooldown if cooldown is not None else DEFAULT_COOLDOWN,
                 min_frames=min_frames if min_frames is not None else _WINDOW_MIN_FRAMES,
+                require_hand=require_hand if require_hand is not None else True,
                 top_k=k,
             )
         else:
@@ -447,9 +534,8 @@ class Stream:
                 recognizer,
                 threshold=threshold,
                 rest_frames=rest_frames if rest_frames is not None else _REST_FRAMES,
-                motion_threshold=(
-                    motion_threshold if motion_threshold is not None else _MOTION_THRESHOLD
-                ),
+                motion_threshold=motion_threshold,
+                motion_unit=motion_unit if motion_unit is not None else "shoulder",
                 min_frames=min_frames if min_frames is not None else _SEGMENT_MIN_FRAMES,
                 max_frames=max_frames,
                 top_k=k,

@@ -1,4 +1,4 @@
-"""The ``signrt eval-stream`` command (registered by :mod:`signrt.cli`)."""
+"""The ``signrt eval-stream`` and ``signrt tune-stream`` commands (see :mod:`signrt.cli`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``eval-stream``."""
+    """Register ``eval-stream`` and ``tune-stream``."""
     from ..evaluate.streams import REST_KINDS
 
     p = sub.add_parser(
@@ -57,6 +57,44 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--timeline", metavar="FILE.png", help="write the timeline plot")
     p.add_argument("--json", action="store_true", help="print the JSON report")
     p.set_defaults(func=_cmd_eval_stream)
+
+    t = sub.add_parser(
+        "tune-stream",
+        help="pick the stream settings on validation streams and store them in the model",
+        description=(
+            "Join validation clips into continuous streams (every rest kind, plus unknown "
+            "signs with --unknown and rest-only time), search threshold, confirmation and "
+            "stride (window mode) and threshold, rest and motion (segment mode) through the "
+            "real Stream, and write the chosen settings into the model's metadata "
+            "('signrt.stream'); Recognizer.stream(), `signrt serve` and `signrt demo` then "
+            "use them as defaults (explicit options still win)."
+        ),
+    )
+    t.add_argument("model", metavar="MODEL", help="model file (.onnx), rewritten in place "
+                   "unless --output is given")  # fmt: skip
+    t.add_argument("--data", required=True, help="validation clips of the model's signs")
+    t.add_argument("--unknown", metavar="DIR", help="validation clips of signs it does not know")
+    t.add_argument("--manifest", metavar="CSV", help="CSV (path, session): one group per stream")
+    t.add_argument("--modes", default="window,segment", help="comma-separated (default both)")
+    t.add_argument("--fps", type=float, default=25.0, help="frame rate of the clips")
+    t.add_argument("--rest", type=float, default=0.6, help="seconds of rest between signs")
+    t.add_argument("--idle-seconds", type=float, default=60.0,
+                   help="rest-only seconds per rest kind (0: none)")  # fmt: skip
+    t.add_argument("--oov-max", type=float, default=0.1,
+                   help="most unknown-sign events per unknown sign (default 0.1)")  # fmt: skip
+    t.add_argument("--fpm-max", type=float, default=0.2,
+                   help="most false events per minute of rest (default 0.2)")  # fmt: skip
+    t.add_argument("--thresholds", help="comma-separated score thresholds to try "
+                   "(default 0.3,0.4,0.5,0.6,0.7)")  # fmt: skip
+    t.add_argument("--strides", help="window mode: strides to try (default 2,4)")
+    t.add_argument("--confirms", help="window mode: confirmation counts to try (default 2,3,4,6)")
+    t.add_argument("--rest-seconds", help="segment mode: rest lengths to try, seconds "
+                   "(default 0.32,0.48,0.64)")  # fmt: skip
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="cpu", help="cpu, cuda, tensorrt or auto")
+    t.add_argument("-o", "--output", metavar="FILE", help="write the tuned model here")
+    t.add_argument("--dry-run", action="store_true", help="print the settings, write nothing")
+    t.set_defaults(func=_cmd_tune_stream)
 
 
 def _options(items: list[str], flag: str) -> dict[str, Any]:
@@ -106,4 +144,51 @@ def _cmd_eval_stream(args: argparse.Namespace) -> int:
         print(report.to_json())
     else:
         print(report.to_markdown())
+    return 0
+
+
+def _cmd_tune_stream(args: argparse.Namespace) -> int:
+    from ..errors import ModelError, StreamOptionError
+    from ..evaluate.stream_eval import load_clip_set
+    from ..evaluate.tune import TuneConfig, tune_stream
+    from ..recognizer import load
+    from ..runtime.model import save_onnx, stamp_stream_settings
+
+    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+    grid: dict[str, Any] = {}
+    for name, kind in (("thresholds", float), ("strides", int), ("confirms", int),
+                       ("rest_seconds", float)):  # fmt: skip
+        text = getattr(args, name)
+        if text is not None:
+            try:
+                grid[name] = tuple(kind(v) for v in text.split(",") if v.strip())
+            except ValueError as exc:
+                raise StreamOptionError(f"--{name.replace('_', '-')} expects comma-separated "
+                                        f"numbers, got {text!r}") from exc  # fmt: skip
+    cfg = TuneConfig(fps=args.fps, rest=args.rest, idle_seconds=args.idle_seconds,
+                     oov_max=args.oov_max, fpm_max=args.fpm_max, seed=args.seed,
+                     **grid)  # fmt: skip
+    rec = load(args.model, device=args.device)
+    data = load_clip_set(args.data, manifest=args.manifest)
+    unknown = load_clip_set(args.unknown, manifest=args.manifest) if args.unknown else None
+    bad = [m for m in modes if m not in ("window", "segment")]
+    if bad or not modes:
+        raise StreamOptionError(f"--modes takes window and/or segment, got {args.modes!r}")
+    try:
+        settings = tune_stream(rec, data, unknown=unknown, config=cfg, modes=modes)
+    finally:
+        rec.close()
+    kept = {m: v for m, v in rec.model.stream.items() if m not in settings}
+    settings = {**kept, **settings}
+    print(json.dumps({k: v for k, v in settings.items() if k != "tuning"}, indent=2))
+    if args.dry_run:
+        return 0
+    try:
+        import onnx
+    except ImportError as exc:  # pragma: no cover - the train extra brings onnx
+        raise ModelError("tune-stream needs the onnx package (pip install signrt[train])") from exc
+    model = onnx.load(args.model)
+    stamp_stream_settings(model, settings)
+    dest = save_onnx(model, args.output or args.model)
+    log.info("wrote the stream settings into %s", dest)
     return 0

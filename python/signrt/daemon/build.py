@@ -69,10 +69,16 @@ def extractor_factory(cfg: DaemonConfig) -> Callable[[], Any]:
 
 
 def stream_options(cfg: DaemonConfig) -> dict[str, Any]:
-    """Keyword arguments of ``Recognizer.stream`` for the config's mode."""
-    options: dict[str, Any] = {"mode": cfg.mode, "threshold": cfg.threshold}
+    """Keyword arguments of ``Recognizer.stream`` for the config's mode.
+
+    Settings left ``None`` are left out, so the model's tuned stream settings
+    (``signrt.stream``) and then the Stream's defaults apply.
+    """
+    options: dict[str, Any] = {"mode": cfg.mode}
+    given: dict[str, Any] = {"threshold": cfg.threshold}
     if cfg.mode == "window":
-        options.update(stride=cfg.stride, confirm=cfg.confirm, cooldown=cfg.cooldown)
+        given.update(stride=cfg.stride, confirm=cfg.confirm, cooldown=cfg.cooldown)
+    options.update({k: v for k, v in given.items() if v is not None})
     return options
 
 

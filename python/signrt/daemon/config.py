@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..recognizer import DEFAULT_CONFIRM, DEFAULT_COOLDOWN, DEFAULT_STRIDE, DEFAULT_THRESHOLD
 
 __all__ = ["TOKEN_ENV", "DaemonConfig", "is_loopback"]
 
@@ -75,6 +74,8 @@ class DaemonConfig:
         threshold: Minimum score of an event.
         confirm: Window mode: confirming classifications needed.
         cooldown: Window mode: seconds before the same label repeats.
+            (``stride``, ``threshold``, ``confirm``, ``cooldown``: ``None`` takes the
+            model's tuned stream settings, ``signrt.stream``, else the Stream's defaults.)
         host: Address to bind (default localhost only).
         port: TCP port.
         token: Bearer token for ``/ws`` and ``/metrics``; required off localhost.
@@ -105,10 +106,10 @@ class DaemonConfig:
     model_complexity: int = 1
     threads: int | None = None
     mode: str = "window"
-    stride: int = DEFAULT_STRIDE
-    threshold: float = DEFAULT_THRESHOLD
-    confirm: int = DEFAULT_CONFIRM
-    cooldown: float = DEFAULT_COOLDOWN
+    stride: int | None = None
+    threshold: float | None = None
+    confirm: int | None = None
+    cooldown: float | None = None
     host: str = "127.0.0.1"
     port: int = 8765
     token: str | None = None

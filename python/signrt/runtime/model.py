@@ -10,6 +10,9 @@ A model file (DESIGN §4) is an ONNX model, opset >= 17, with inputs ``features`
 ``signrt.model``          JSON object: architecture, hyper-parameters, precision
                           (fp32/fp16/int8), training data, metrics, signrt version;
                           ``buckets`` (optional): the window lengths the graph may run at
+``signrt.stream``         optional JSON object: tuned Stream settings per mode
+                          (``{"window": {...}, "segment": {...}, "tuning": {...}}``),
+                          written by ``signrt tune-stream`` (:func:`stamp_stream_settings`)
 ========================  ==================================================================
 
 A model whose graph has a dynamic time axis and whose ``signrt.model`` lists ``buckets``
@@ -52,12 +55,14 @@ __all__ = [
     "OUTPUT_LOGITS",
     "PRECISIONS",
     "SPEC_KEY",
+    "STREAM_KEY",
     "ModelFile",
     "bucket_length",
     "check_buckets",
     "load_model_file",
     "save_onnx",
     "stamp_metadata",
+    "stamp_stream_settings",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,6 +71,10 @@ SPEC_KEY: Final = "signrt.spec"
 LABELS_KEY: Final = "signrt.labels"
 MODEL_KEY: Final = "signrt.model"
 METADATA_KEYS: Final = (SPEC_KEY, LABELS_KEY, MODEL_KEY)
+#: Optional entry: tuned Stream settings (``signrt tune-stream``).
+STREAM_KEY: Final = "signrt.stream"
+#: Top-level keys of ``signrt.stream``: one options object per mode, and free provenance.
+STREAM_SECTIONS: Final = ("window", "segment", "tuning")
 PRECISIONS: Final = ("fp32", "fp16", "int8")
 INPUT_FEATURES: Final = "features"
 INPUT_MASK: Final = "mask"
@@ -238,6 +247,74 @@ def stamp_metadata(
     return model
 
 
+def check_stream_settings(value: Any, where: str) -> dict[str, Any]:
+    """Check the shape of a ``signrt.stream`` object (values are checked by the Stream).
+
+    Args:
+        value: The parsed JSON.
+        where: Prefix of error messages.
+
+    Returns:
+        A copy, as a plain dict.
+
+    Raises:
+        ModelError: If it is not an object of ``window``/``segment``/``tuning`` objects with
+            string keys, or an option value is not a JSON scalar.
+    """
+    if not isinstance(value, dict):
+        raise ModelError(f"{where}: '{STREAM_KEY}' must be a JSON object, got "
+                         f"{type(value).__name__}")  # fmt: skip
+    bad = [k for k in value if k not in STREAM_SECTIONS]
+    if bad:
+        raise ModelError(f"{where}: '{STREAM_KEY}' has unknown key(s) {', '.join(map(repr, bad))};"
+                         f" expected {', '.join(STREAM_SECTIONS)}")  # fmt: skip
+    out: dict[str, Any] = {}
+    for section, opts in value.items():
+        if not isinstance(opts, dict):
+            raise ModelError(f"{where}: '{STREAM_KEY}'.{section} must be a JSON object, got "
+                             f"{type(opts).__name__}")  # fmt: skip
+        if section != "tuning":
+            for k, v in opts.items():
+                if not isinstance(v, (bool, int, float, str)):
+                    raise ModelError(
+                        f"{where}: '{STREAM_KEY}'.{section}.{k} must be a number, string or "
+                        f"boolean, got {type(v).__name__}"
+                    )
+        out[section] = dict(opts)
+    return out
+
+
+def stamp_stream_settings(model: onnx.ModelProto, settings: Mapping[str, Any]) -> onnx.ModelProto:
+    """Write tuned Stream settings (``signrt.stream``) into an ONNX model, in place.
+
+    The other metadata entries are kept (and :func:`stamp_metadata` keeps this one).
+
+    Args:
+        model: The ONNX model.
+        settings: ``{"window": {option: value}, "segment": {...}, "tuning": {...}}``; any
+            section may be left out.
+
+    Returns:
+        The same ``model`` object.
+
+    Raises:
+        ModelError: If the settings are malformed or not JSON-serialisable.
+    """
+    where = "stamp_stream_settings"
+    value = check_stream_settings(settings, where)
+    try:
+        text = json.dumps(value, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{where}: stream settings are not JSON-serialisable: {exc}") from exc
+    kept = [(p.key, p.value) for p in model.metadata_props if p.key != STREAM_KEY]
+    del model.metadata_props[:]
+    for key, val in [*kept, (STREAM_KEY, text)]:
+        prop = model.metadata_props.add()
+        prop.key = key
+        prop.value = val
+    return model
+
+
 def save_onnx(model: onnx.ModelProto, path: str | os.PathLike[str]) -> Path:
     """Write an ONNX model atomically (temporary file in the same folder, then rename).
 
@@ -272,6 +349,7 @@ class ModelFile:
         size_bytes: File size.
         inputs: Input name -> dims as declared by the graph (int, symbolic name or None).
         outputs: Output name -> dims.
+        stream: The tuned Stream settings (``signrt.stream``), ``{}`` when absent.
     """
 
     path: Path
@@ -283,6 +361,7 @@ class ModelFile:
     size_bytes: int
     inputs: Mapping[str, tuple[Dim, ...]] = field(default_factory=dict)
     outputs: Mapping[str, tuple[Dim, ...]] = field(default_factory=dict)
+    stream: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -337,6 +416,7 @@ class ModelFile:
             "inputs": {k: list(v) for k, v in self.inputs.items()},
             "outputs": {k: list(v) for k, v in self.outputs.items()},
             "info": dict(self.info),
+            "stream": dict(self.stream),
         }
 
 
@@ -503,6 +583,10 @@ def load_model_file(path: str | os.PathLike[str]) -> ModelFile:
     except ModelError as exc:
         raise ModelError(f"{exc}; {_FIX_EXPORT}") from None
 
+    stream: dict[str, Any] = {}
+    if STREAM_KEY in meta:
+        stream = check_stream_settings(_parse_json(meta[STREAM_KEY], STREAM_KEY, where), where)
+
     inputs = {a.name: a.dims for a in summary.inputs}
     outputs = {a.name: a.dims for a in summary.outputs}
     fix = f"{_FIX_EXPORT} from a graph that follows DESIGN §4"
@@ -526,6 +610,7 @@ def load_model_file(path: str | os.PathLike[str]) -> ModelFile:
         size_bytes=len(data),
         inputs={k: v if v is not None else () for k, v in inputs.items()},
         outputs={k: v if v is not None else () for k, v in outputs.items()},
+        stream=stream,
     )
 
 

@@ -100,14 +100,19 @@ def _finish(
     proto: onnx.ModelProto, mf: ModelFile, out: str | os.PathLike[str], precision: str,
     how: Mapping[str, Any],
 ) -> Path:
-    """Stamp the metadata (new precision, how it was made) and write atomically."""
-    from ..model import save_onnx, stamp_metadata
+    """Stamp the metadata (new precision, how it was made) and write atomically.
+
+    Tuned stream settings (``signrt.stream``) of the source model are carried over.
+    """
+    from ..model import save_onnx, stamp_metadata, stamp_stream_settings
 
     info = dict(mf.info)
     info.pop("signrt_version", None)
     info["precision"] = precision
     info["quantization"] = {**dict(how), "source": mf.path.name, "source_sha256": mf.sha256}
     stamp_metadata(proto, mf.spec, mf.labels, info)
+    if mf.stream:
+        stamp_stream_settings(proto, mf.stream)
     return save_onnx(proto, out)
 
 
