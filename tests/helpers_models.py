@@ -157,3 +157,17 @@ def hand_frame(x: float | None, y: float = 0.5, *, left_x: float | None = None) 
         frame[468:489, 1] = y + offsets
         frame[468:489, 2] = 0.0
     return frame
+
+
+# Small configurations of every architecture (export and bucket tests), their labels and data.
+SMALL_MODELS: dict[str, dict[str, object]] = {
+    "cnn_transformer": {"dim": 32, "stages": 1, "convs_per_stage": 1, "heads": 2,
+                        "kernel_size": 5},
+    "st_transformer": {"dim": 32, "depth": 1, "heads": 2},
+    "attention_bilstm": {"part_dim": 16, "dim": 32, "depth": 1},
+    "signbert": {"dim": 32, "depth": 1, "heads": 2},
+    "spoter": {"dim": 32, "encoder_depth": 1, "decoder_depth": 1, "heads": 2},
+    "cnn1d": {"dim": 32, "kernels": [5, 3]},
+}  # fmt: skip
+EXPORT_LABELS = ["sign00", "sign01", "sign02", "sign03"]
+EXPORT_DATA = "synthetic:classes=4,signers=1,clips_per_class=2,seed=3"

@@ -14,6 +14,7 @@ pytest.importorskip("onnxscript")
 import onnxruntime as ort  # noqa: E402
 
 import signrt  # noqa: E402
+from helpers_models import EXPORT_DATA, EXPORT_LABELS, SMALL_MODELS  # noqa: E402
 from signrt.cli import main  # noqa: E402
 from signrt.errors import ModelError  # noqa: E402
 from signrt.runtime.model import load_model_file  # noqa: E402
@@ -23,17 +24,7 @@ from signrt.train.checkpoint import Checkpoint, save_checkpoint  # noqa: E402
 from signrt.train.data import batch_preprocess, open_dataset  # noqa: E402
 from signrt.train.models import ARCHITECTURES, build_model  # noqa: E402
 
-SMALL = {
-    "cnn_transformer": {"dim": 32, "stages": 1, "convs_per_stage": 1, "heads": 2,
-                        "kernel_size": 5},
-    "st_transformer": {"dim": 32, "depth": 1, "heads": 2},
-    "attention_bilstm": {"part_dim": 16, "dim": 32, "depth": 1},
-    "signbert": {"dim": 32, "depth": 1, "heads": 2},
-    "spoter": {"dim": 32, "encoder_depth": 1, "decoder_depth": 1, "heads": 2},
-    "cnn1d": {"dim": 32, "kernels": [5, 3]},
-}  # fmt: skip
-LABELS = ["sign00", "sign01", "sign02", "sign03"]
-DATA = "synthetic:classes=4,signers=1,clips_per_class=2,seed=3"
+SMALL, LABELS, DATA = SMALL_MODELS, EXPORT_LABELS, EXPORT_DATA
 
 
 @pytest.fixture(autouse=True)

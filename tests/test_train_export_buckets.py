@@ -16,6 +16,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 pytest.importorskip("onnxscript")
 
+from helpers_models import EXPORT_DATA, EXPORT_LABELS, SMALL_MODELS  # noqa: E402
 from signrt.cli import main  # noqa: E402
 from signrt.errors import ModelError  # noqa: E402
 from signrt.recognizer import Recognizer, load  # noqa: E402
@@ -24,16 +25,7 @@ from signrt.spec import FeatureSpec  # noqa: E402
 from signrt.train import export as ex  # noqa: E402
 from signrt.train.models import ARCHITECTURES, build_model  # noqa: E402
 
-SMALL = {
-    "cnn_transformer": {"dim": 32, "stages": 1, "convs_per_stage": 1, "heads": 2,
-                        "kernel_size": 5},
-    "st_transformer": {"dim": 32, "depth": 1, "heads": 2},
-    "attention_bilstm": {"part_dim": 16, "dim": 32, "depth": 1},
-    "signbert": {"dim": 32, "depth": 1, "heads": 2},
-    "spoter": {"dim": 32, "encoder_depth": 1, "decoder_depth": 1, "heads": 2},
-}  # fmt: skip
-LABELS = ["sign00", "sign01", "sign02", "sign03"]
-DATA = "synthetic:classes=4,signers=1,clips_per_class=2,seed=3"
+SMALL, LABELS, DATA = SMALL_MODELS, EXPORT_LABELS, EXPORT_DATA
 MAX_LEN = 32
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import DataError, StreamOptionError
+from ..errors import DataError, OptionError, StreamOptionError
 from ..results import TopK
 from ..spec import FeatureSpec
 from ..stream import Stream
@@ -211,7 +211,7 @@ def tune_stream(
     cfg = config or TuneConfig()
     bad = [m for m in modes if m not in ("window", "segment")]
     if bad or not modes:
-        raise ValueError(f"modes must be a non-empty subset of window, segment, got {modes}")
+        raise OptionError(f"modes must be a non-empty subset of window, segment, got {modes}")
     vocab = set(rec.labels)
     keep = [lab in vocab for lab in data.labels]
     if not any(keep):
