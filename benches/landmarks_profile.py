@@ -44,6 +44,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "onnx 1 thread, serial, hand 1 thread, BGR input": {
         "num_threads": 1, "session_config": SPIN_OFF, "parallel": False, "hand": 1,
         "bgr": True},
+    "onnx 1 thread, serial, hand 1 thread, BGR input converted first (former path)": {
+        "num_threads": 1, "session_config": SPIN_OFF, "parallel": False, "hand": 1,
+        "bgr": "convert"},
     "onnx default threads, serial": {"session_config": SPIN_OFF, "parallel": False},
     "onnx default threads, face thread": {"session_config": SPIN_OFF},
 }
@@ -73,6 +76,8 @@ def ab(media: list[tuple[str, list[np.ndarray]]]) -> dict[str, list[float]]:
                     t0 = time.perf_counter()
                     if n in mps:
                         mps[n].process(f)
+                    elif VARIANTS[n].get("bgr") == "convert":
+                        onnx[n].process(np.ascontiguousarray(bgr[:, :, ::-1]))
                     elif VARIANTS[n].get("bgr"):
                         onnx[n].process(bgr, bgr=True)
                     else:
