@@ -8,7 +8,7 @@ Then one serial extractor (no face thread) is timed per model call and per crop.
 Writes ``benches/results/landmarks_profile.json`` and ``.md``.
 
 Usage:
-    python benches/landmarks_profile.py [--media DIR] [--frames 40]
+    python benches/landmarks_profile.py [--media DIR] [--frames 60]
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ SPIN_ON = {"session.intra_op.allow_spinning": "1"}
 # call and slows whichever extractor runs next, so it cannot be A/B-ed frame by frame (and
 # on a shared CPU it takes cores from the other processes); see the notes.
 VARIANTS: dict[str, dict[str, Any]] = {
-    "onnx 1 thread, face thread": {"num_threads": 1, "session_config": SPIN_OFF},
     "onnx 1 thread, serial": {"num_threads": 1, "session_config": SPIN_OFF, "parallel": False},
     "onnx 1 thread, serial, hand 1 thread": {
         "num_threads": 1, "session_config": SPIN_OFF, "parallel": False, "hand": 1},
@@ -47,7 +46,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "onnx 1 thread, serial, hand 1 thread, BGR input converted first (former path)": {
         "num_threads": 1, "session_config": SPIN_OFF, "parallel": False, "hand": 1,
         "bgr": "convert"},
-    "onnx default threads, serial": {"session_config": SPIN_OFF, "parallel": False},
     "onnx default threads, face thread": {"session_config": SPIN_OFF},
 }
 REFERENCES: dict[str, int | None] = {"mediapipe default threads": None, "mediapipe 1 thread": 1}
@@ -134,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--media", type=Path, default=SHARED if SHARED.is_dir() else EXCERPTS)
-    ap.add_argument("--frames", type=int, default=40)
+    ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args(argv)
     media = [m for m in load_media(args.media, args.frames) if len(m[1]) > 1]
