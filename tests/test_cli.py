@@ -172,6 +172,35 @@ def test_bench_pipeline_on_landmarks(tmp_path, capsys):
     assert set(doc["skipped"]) | set(doc["devices"]) == {"cpu", "cuda", "tensorrt", "trt"}
 
 
+def test_bench_pipeline_two_landmarkers_side_by_side(tmp_path, capsys):
+    pytest.importorskip("cv2")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("mediapipe")
+    video = Path(__file__).parent / "data" / "media" / "signing_16f.mp4"
+    out_json = tmp_path / "pipe.json"
+    assert main(["bench", "pipeline", str(video), "--frames", "3", "--device", "cpu",
+                 "--threads", "1", "--landmarker", "onnx,legacy",
+                 "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    doc = json.loads(out_json.read_text())
+    rows = {(r["landmarker"], r["device"], r["stage"]): r for r in doc["rows"]}
+    # one decode per frame, each extractor on every frame, later stages per landmarker
+    assert rows["-", "any", "read"]["count"] == doc["frames"] == 3
+    for name in ("onnx", "legacy"):
+        assert rows[name, "any", "extract"]["count"] == 3
+        assert rows[name, "cpu", "total"]["count"] == 3
+        # a frame's total holds its read and extract
+        assert rows[name, "cpu", "total"]["min_ms"] >= rows[name, "any", "extract"]["min_ms"]
+        assert doc["landmarkers"][name]["extract_median_ms"] > 0
+        assert f"{name}/cpu" in doc["devices"]
+    assert "extract median onnx / legacy:" in out
+
+
+def test_bench_pipeline_rejects_repeated_landmarker(capsys):
+    assert main(["bench", "pipeline", "--landmarker", "onnx,onnx"]) == 2
+    assert "--landmarker" in capsys.readouterr().err
+
+
 def test_bench_pipeline_only_unavailable_devices(capsys):
     from signrt.runtime.engines import available_devices
 

@@ -173,6 +173,10 @@ def test_bgr_input_and_blank_image(still: object) -> None:
     still.reset()  # type: ignore[attr-defined]
     b = still.process(rgb[:, :, ::-1], bgr=True)  # type: ignore[attr-defined]
     np.testing.assert_array_equal(a, b)
+    # a decoded (contiguous) BGR frame: cropped as is, each crop flipped to RGB
+    still.reset()  # type: ignore[attr-defined]
+    c = still.process(np.ascontiguousarray(rgb[:, :, ::-1]), bgr=True)  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(a, c)
     blank = still.process(np.zeros((240, 320, 3), np.uint8))  # type: ignore[attr-defined]
     assert np.isnan(blank).all()
 

@@ -45,6 +45,7 @@ __all__ = [
     "bench_pipeline",
     "bench_preprocess",
     "overhead_notes",
+    "parse_landmarkers",
     "pipeline_notes",
     "register",
     "synthetic_clips",
@@ -125,6 +126,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--stride", type=positive_int, default=4, help="Stream stride (default 4)")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="extractor and onnxruntime threads")
+    p.add_argument("--landmarker", default=None, metavar="NAME[,NAME...]",
+                   help="landmark extractor(s) for a video: onnx, legacy or a .task file; "
+                   "several, comma-separated, run side by side on the same decoded frames "
+                   "(alternating which goes first) and every later stage is measured on "
+                   "each one's landmarks (default: legacy where MediaPipe is installed, "
+                   "else onnx)")
     _add_json(p)
     p.set_defaults(func=_cmd_bench_pipeline)
 
@@ -492,8 +499,8 @@ def _cmd_bench_inference(args: argparse.Namespace) -> int:
 
 
 # -------------------------------------------------------------------------- pipeline
-PIPELINE_COLUMNS = ("device", "stage", "count", "min_ms", "median_ms", "mean_ms", "p99_ms",
-                    "max_ms")  # fmt: skip
+PIPELINE_COLUMNS = ("landmarker", "device", "stage", "count", "min_ms", "median_ms",
+                    "mean_ms", "p99_ms", "max_ms")  # fmt: skip
 #: Stages of ``bench pipeline``, in order (``read``/``extract`` do not depend on the device).
 PIPELINE_STAGES = ("read", "extract", "features", "engine", "decision", "publish", "total")
 #: Devices ``bench pipeline`` measures by default (unavailable ones are skipped).
@@ -573,12 +580,30 @@ def _publisher() -> Callable[[FloatArray, float, int, Sequence[Any]], int]:
     return publish
 
 
-def _stage_row(device: str, stage: str, samples_ms: Sequence[float]) -> dict[str, Any]:
+def _stage_row(device: str, stage: str, samples_ms: Sequence[float],
+               landmarker: str = "-") -> dict[str, Any]:
     t = summarize(np.asarray(samples_ms, dtype=np.float64) / 1e3)
-    return {"device": device, "stage": stage, "count": t.count, "min_ms": t.min_ms,
-            "median_ms": t.median_ms, "mean_ms": t.mean_ms, "p99_ms": t.p99_ms,
-            "max_ms": t.max_ms, "p90_ms": t.p90_ms, "p95_ms": t.p95_ms,
+    return {"landmarker": landmarker, "device": device, "stage": stage, "count": t.count,
+            "min_ms": t.min_ms, "median_ms": t.median_ms, "mean_ms": t.mean_ms,
+            "p99_ms": t.p99_ms, "max_ms": t.max_ms, "p90_ms": t.p90_ms, "p95_ms": t.p95_ms,
             "throughput": t.throughput, "trtexec": t.trtexec()}  # fmt: skip
+
+
+def parse_landmarkers(text: str | None) -> list[str | None]:
+    """``--landmarker``'s comma-separated names (``None``: the default extractor only).
+
+    Raises:
+        OptionError: For an empty name or a name given twice.
+    """
+    if text is None:
+        return [None]
+    names = [n.strip() for n in text.split(",")]
+    if any(not n for n in names) or len(set(names)) != len(names):
+        raise OptionError(
+            f"--landmarker {text!r}: expected distinct comma-separated names such as "
+            "onnx,legacy"
+        )
+    return list(names)
 
 
 def bench_pipeline(
@@ -589,11 +614,12 @@ def bench_pipeline(
     frames: int = 600,
     stride: int = 4,
     threads: int | None = None,
+    landmarkers: Sequence[str | None] = (None,),
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Every stage from input to published event, per frame, on each available device.
 
     Stages: ``read`` (a landmark clip file read with ``read_clip``, per file; or a video
-    frame decoded, per frame), ``extract`` (MediaPipe Holistic, per video frame),
+    frame decoded, per frame), ``extract`` (the landmark extractor, per video frame),
     ``features`` (the window Stream's push and features(), with its decision bookkeeping),
     ``engine`` (the engine call of each classification, on the bucket), ``decision``
     (softmax/top-k and labels of each classification), ``publish`` (the daemon's JSON of
@@ -601,6 +627,11 @@ def bench_pipeline(
     video frame + features + engine + decision + publish). ``read`` and ``extract`` run
     once and are reported under device ``any``; the rest runs once per device, on the same
     landmark frames, as fast as it goes (nothing dropped).
+
+    With several ``landmarkers`` (video sources), each decoded frame goes through every
+    extractor in turn (the first one alternating from frame to frame, so that all see the
+    same machine load), and the later stages run on each extractor's landmarks; every row
+    names its ``landmarker`` (``-`` for landmark sources).
 
     Args:
         source: A video file, a landmark clip file (.npy/.npz/.parquet/.pose), a dataset
@@ -611,26 +642,32 @@ def bench_pipeline(
         frames: Frames at most.
         stride: The Stream's stride.
         threads: Extractor and onnxruntime intra-op threads.
+        landmarkers: Extractor names for a video (``onnx``, ``legacy``, a ``.task`` file;
+            ``None``: the default one); ignored for landmark sources.
 
     Returns:
-        ``(rows, extra)``: one row per device and stage (statistics in ms and the trtexec
-        line), and a dict with the frames, the source, per-device engine calls, events,
-        engine names and fps, and the ``skipped`` devices with their reasons.
+        ``(rows, extra)``: one row per landmarker, device and stage (statistics in ms and
+        the trtexec line), and a dict with the frames, the source, per-device engine calls,
+        events, engine names and fps (keyed ``LANDMARKER/DEVICE`` when several landmarkers
+        ran), per-landmarker extract and end-to-end figures, and the ``skipped`` devices
+        with their reasons.
     """
     from ..errors import DeviceError
     from ..recognizer import load
     from ..runtime.engines import available_devices
     from ..stream import Stream
 
-    lm_frames, pre, label = _pipeline_input(source, frames, threads)
-    if not lm_frames:
+    inputs, pre, label = _pipeline_input(source, frames, threads, landmarkers)
+    n_frames = len(next(iter(inputs.values())))
+    if not n_frames:
         raise OptionError(f"{label}: no frames")
-    rows = [_stage_row("any", stage, pre[stage]) for stage in ("read", "extract") if pre[stage]]
-    per_frame_pre = [0.0] * len(lm_frames)
-    if pre["frame_ms"]:
-        per_frame_pre = pre["frame_ms"]
-    extra: dict[str, Any] = {"frames": len(lm_frames), "source": label, "stride": stride,
-                             "devices": {}, "skipped": {}}  # fmt: skip
+    rows = [_stage_row("any", "read", pre["read"])] if pre["read"] else []
+    extra: dict[str, Any] = {"frames": n_frames, "source": label, "stride": stride,
+                             "devices": {}, "skipped": {}, "landmarkers": {}}  # fmt: skip
+    several = len(inputs) > 1
+    for name in inputs:
+        if pre["extract"].get(name):
+            rows.append(_stage_row("any", "extract", pre["extract"][name], name))
     avail = available_devices()
     opts: dict[str, Any] = {} if threads is None else {"intra_op_num_threads": threads}
     clock = time.perf_counter
@@ -639,44 +676,56 @@ def bench_pipeline(
         if reason is not None:
             extra["skipped"][device] = reason
             continue
-        try:
-            rec = load(model, device=device, **opts)
-        except DeviceError as exc:
-            extra["skipped"][device] = str(exc)
-            continue
-        timer = _StageClock(rec)
-        stream = Stream(timer, "window", stride=stride)
-        publish = _publisher()
-        publish(*lm_frames[0], -1, [])  # warm: first JSON of a landmarks message
-        samples: dict[str, list[float]] = {s: [] for s in PIPELINE_STAGES[2:]}
-        events = 0
-        t_start = clock()
-        try:
-            for i, (frame, ts) in enumerate(lm_frames):
-                timer.engine_s = timer.classify_s = 0.0
-                calls = stream.engine_calls
-                t0 = clock()
-                out = stream.push(frame, ts)
-                t1 = clock()
-                publish(frame, ts, i, out)
-                t2 = clock()
-                events += len(out)
-                feat_ms = (t1 - t0 - timer.classify_s) * 1e3
-                samples["features"].append(feat_ms)
-                if stream.engine_calls > calls:
-                    samples["engine"].append(timer.engine_s * 1e3)
-                    samples["decision"].append((timer.classify_s - timer.engine_s) * 1e3)
-                samples["publish"].append((t2 - t1) * 1e3)
-                samples["total"].append((t2 - t0) * 1e3 + per_frame_pre[i])
-        finally:
-            rec.close()
-        elapsed = clock() - t_start
-        rows += [_stage_row(device, stage, v) for stage, v in samples.items() if v]
-        extra["devices"][device] = {
-            "engine": rec.engine.name, "providers": list(rec.engine.providers),
-            "engine_calls": stream.engine_calls, "events": events,
-            "fps": len(lm_frames) / elapsed,
-            "lengths": list(getattr(rec.engine, "lengths", (rec.model.max_len,))),
+        for name, lm_frames in inputs.items():
+            per_frame_pre = pre["frame_ms"].get(name) or [0.0] * len(lm_frames)
+            try:
+                rec = load(model, device=device, **opts)
+            except DeviceError as exc:
+                extra["skipped"][device] = str(exc)
+                break
+            timer = _StageClock(rec)
+            stream = Stream(timer, "window", stride=stride)
+            publish = _publisher()
+            publish(*lm_frames[0], -1, [])  # warm: first JSON of a landmarks message
+            samples: dict[str, list[float]] = {s: [] for s in PIPELINE_STAGES[2:]}
+            events = 0
+            t_start = clock()
+            try:
+                for i, (frame, ts) in enumerate(lm_frames):
+                    timer.engine_s = timer.classify_s = 0.0
+                    calls = stream.engine_calls
+                    t0 = clock()
+                    out = stream.push(frame, ts)
+                    t1 = clock()
+                    publish(frame, ts, i, out)
+                    t2 = clock()
+                    events += len(out)
+                    feat_ms = (t1 - t0 - timer.classify_s) * 1e3
+                    samples["features"].append(feat_ms)
+                    if stream.engine_calls > calls:
+                        samples["engine"].append(timer.engine_s * 1e3)
+                        samples["decision"].append((timer.classify_s - timer.engine_s) * 1e3)
+                    samples["publish"].append((t2 - t1) * 1e3)
+                    samples["total"].append((t2 - t0) * 1e3 + per_frame_pre[i])
+            finally:
+                rec.close()
+            elapsed = clock() - t_start
+            rows += [_stage_row(device, stage, v, name or "-")
+                     for stage, v in samples.items() if v]  # fmt: skip
+            key = f"{name}/{device}" if several else device
+            extra["devices"][key] = {
+                "engine": rec.engine.name, "providers": list(rec.engine.providers),
+                "engine_calls": stream.engine_calls, "events": events,
+                "fps": len(lm_frames) / elapsed,
+                "fps_end_to_end": 1e3 / float(np.mean(samples["total"])),
+                "lengths": list(getattr(rec.engine, "lengths", (rec.model.max_len,))),
+            }  # fmt: skip
+    for name, info in pre["backends"].items():
+        ex_ms = np.asarray(pre["extract"][name], dtype=np.float64)
+        extra["landmarkers"][name] = {
+            "backend": info, "extract_median_ms": float(np.median(ex_ms)),
+            "extract_mean_ms": float(ex_ms.mean()),
+            "fps_end_to_end": 1e3 / float(np.mean(pre["frame_ms"][name])),
         }  # fmt: skip
     extra["load_average"] = os.getloadavg()[0]
     if not extra["devices"]:
@@ -688,16 +737,20 @@ def bench_pipeline(
 
 
 def _pipeline_input(
-    source: str | os.PathLike[str] | None, limit: int, threads: int | None
-) -> tuple[list[tuple[FloatArray, float]], dict[str, list[float]], str]:
-    """Landmark frames with timestamps, the read/extract samples (ms) and a label.
+    source: str | os.PathLike[str] | None, limit: int, threads: int | None,
+    landmarkers: Sequence[str | None] = (None,),
+) -> tuple[dict[str, list[tuple[FloatArray, float]]], dict[str, Any], str]:
+    """Landmark frames with timestamps per landmarker, the read/extract samples, a label.
 
-    ``frame_ms`` holds, per frame, the read/extract time a video frame took (empty for
-    landmark sources, whose reading is per file).
+    The frames are keyed by landmarker name (``-`` for landmark sources and the default
+    extractor). ``pre`` holds ``read`` (ms per decoded frame or per file), and per
+    landmarker ``extract`` (ms per frame), ``frame_ms`` (the read + extract time of each
+    video frame; nothing for landmark sources, whose reading is per file) and ``backends``
+    (the extractor's backend name).
     """
     from ..io import index_dataset, read_clip
 
-    pre: dict[str, list[float]] = {"read": [], "extract": [], "frame_ms": []}
+    pre: dict[str, Any] = {"read": [], "extract": {}, "frame_ms": {}, "backends": {}}
     clock = time.perf_counter
     out: list[tuple[FloatArray, float]] = []
 
@@ -708,7 +761,7 @@ def _pipeline_input(
     if source is None:
         for clip in synthetic_clips(8, seed=3):
             add_clip(clip)
-        return out, pre, "synthetic landmarks"
+        return {"-": out}, pre, "synthetic landmarks"
     path = Path(source)
     if path.is_dir() or path.suffix.lower() in _CLIP_SUFFIXES:
         files = [r.path for r in index_dataset(path)] if path.is_dir() else [path]
@@ -722,36 +775,79 @@ def _pipeline_input(
             pre["read"].append((clock() - t0) * 1e3)
             add_clip(clip)
         what = f"{len(pre['read'])} clips of {path}" if path.is_dir() else str(path)
-        return out, pre, what
+        return {"-": out}, pre, what
+    from contextlib import ExitStack
+
     from ..extract import create_extractor, open_source
 
-    with create_extractor(num_threads=threads) as ex, open_source(path, realtime=False) as src:
+    keys = [name or "-" for name in landmarkers]
+    frames: dict[str, list[tuple[FloatArray, float]]] = {k: [] for k in keys}
+    for k in keys:
+        pre["extract"][k], pre["frame_ms"][k] = [], []
+    with ExitStack() as stack:
+        extractors = [
+            stack.enter_context(create_extractor(name, num_threads=threads))
+            for name in landmarkers
+        ]
+        for k, ex in zip(keys, extractors, strict=True):
+            pre["backends"][k] = str(getattr(ex, "backend", type(ex).__name__))
+        src = stack.enter_context(open_source(path, realtime=False))
         it = iter(src)
-        while len(out) < limit:
+        n = 0
+        while n < limit:
             t0 = clock()
             frame = next(it, None)
-            t1 = clock()
+            read_ms = (clock() - t0) * 1e3
             if frame is None or frame.image is None:
                 break
-            landmarks = ex.process(frame.image, bgr=True)
-            t2 = clock()
-            pre["read"].append((t1 - t0) * 1e3)
-            pre["extract"].append((t2 - t1) * 1e3)
-            pre["frame_ms"].append((t2 - t0) * 1e3)
-            out.append((np.asarray(landmarks, dtype=np.float32), float(frame.timestamp)))
-    return out, pre, str(path)
+            pre["read"].append(read_ms)
+            # alternate the order, so that no extractor always runs on a warm cache
+            order = list(range(len(keys)))
+            if n % 2:
+                order.reverse()
+            for j in order:
+                t1 = clock()
+                landmarks = extractors[j].process(frame.image, bgr=True)
+                ms = (clock() - t1) * 1e3
+                pre["extract"][keys[j]].append(ms)
+                pre["frame_ms"][keys[j]].append(read_ms + ms)
+                frames[keys[j]].append(
+                    (np.asarray(landmarks, dtype=np.float32), float(frame.timestamp))
+                )
+            n += 1
+    return frames, pre, str(path)
 
 
 def pipeline_notes(rows: Sequence[dict[str, Any]], extra: dict[str, Any]) -> list[str]:
     """The trtexec-style lines and the run's facts, one string per line."""
-    notes = [f"{r['device']} {r['stage']}: {r['trtexec']}" for r in rows]
+    notes = [
+        f"{r['device']} {r['stage']}: {r['trtexec']}" if r.get("landmarker", "-") == "-"
+        else f"{r['landmarker']} {r['device']} {r['stage']}: {r['trtexec']}"
+        for r in rows
+    ]
     notes.append(f"{extra['frames']} frames of {extra['source']}; window Stream, stride "
                  f"{extra['stride']}")  # fmt: skip
     for device, d in extra["devices"].items():
         notes.append(
             f"{device}: {d['engine']} ({', '.join(d['providers'])}), {d['engine_calls']} "
             f"engine calls on lengths {d['lengths']}, {d['events']} events, "
-            f"{d['fps']:.0f} fps without read/extract"
+            f"{d['fps']:.0f} fps without read/extract, {d['fps_end_to_end']:.1f} fps end to "
+            "end (1 / mean total)"
+        )
+    lms = extra.get("landmarkers", {})
+    for name, d in lms.items():
+        notes.append(
+            f"landmarker {name} ({d['backend']}): extract median {d['extract_median_ms']:.1f} "
+            f"ms, mean {d['extract_mean_ms']:.1f} ms; read + extract alone: "
+            f"{d['fps_end_to_end']:.1f} fps"
+        )
+    if len(lms) > 1:
+        names = list(lms)
+        a, b = lms[names[0]], lms[names[1]]
+        notes.append(
+            f"extract median {names[0]} / {names[1]}: "
+            f"{a['extract_median_ms'] / b['extract_median_ms']:.2f} (same frames, same run, "
+            "interleaved)"
         )
     for device, reason in extra["skipped"].items():
         notes.append(f"{device}: skipped ({reason})")
@@ -763,7 +859,7 @@ def pipeline_notes(rows: Sequence[dict[str, Any]], extra: dict[str, Any]) -> lis
 def _cmd_bench_pipeline(args: argparse.Namespace) -> int:
     rows, extra = bench_pipeline(
         args.source, args.model, devices=args.device, frames=args.frames, stride=args.stride,
-        threads=args.threads,
+        threads=args.threads, landmarkers=parse_landmarkers(args.landmarker),
     )  # fmt: skip
     notes = pipeline_notes(rows, extra)
     for line in notes:

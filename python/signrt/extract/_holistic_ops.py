@@ -369,12 +369,14 @@ def crop(
     zero_border: bool,
     value_range: tuple[float, float],
     out: F32 | None = None,
+    bgr: bool = False,
 ) -> F32:
     """Warp the rotated ROI ``r`` (already padded) into an (out_h, out_w, 3) float tensor.
 
     Like ImageToTensorCalculator on CPU: a perspective warp of the ROI's corners onto the
     tensor, bilinear, border zero or replicate, then an affine map of 0..255 to
-    ``value_range``.
+    ``value_range``. With ``bgr`` the image is in OpenCV's BGR order and the channels of
+    the (small) crop are reversed to RGB, so that the whole frame is never converted.
     """
     import cv2
 
@@ -390,6 +392,8 @@ def crop(
     )
     lo, hi = value_range
     res = out if out is not None else np.empty((out_h, out_w, 3), dtype=np.float32)
+    if bgr:
+        warped = cv2.cvtColor(warped, cv2.COLOR_BGR2RGB)  # the small uint8 crop only
     np.multiply(warped, np.float32((hi - lo) / 255.0), out=res, casting="unsafe")
     res += np.float32(lo)
     return res

@@ -72,6 +72,10 @@ _PROVIDER = {
 
 _POSE_ANCHORS = ops.ssd_anchors(224, (8, 16, 32, 32, 32))
 _FACE_ANCHORS = ops.ssd_anchors(128, (8, 16, 16, 16))
+#: Session config of every CPU session: no intra-op spinning. A spinning pool keeps its cores
+#: busy after each call, which on a small shared CPU takes them from the face thread, the
+#: classifier and everything else (benches/results/landmarks_profile.md).
+_SESSION_CONFIG: dict[str, str] = {"session.intra_op.allow_spinning": "0"}
 _FRAME_S = 1.0 / 30.0  # the legacy solution's simulated clock: 33 333 us per frame
 
 
@@ -161,6 +165,9 @@ class OnnxHolisticExtractor:
         smooth_landmarks: One-euro smoothing of the pose in video mode.
         model_dir: Folder with the six ONNX files (default :func:`default_model_dir`).
         parallel: Run the face models on a second thread while the hand models run.
+        session_config: Extra ONNX Runtime session config entries for every session
+            (``SessionOptions.add_session_config_entry``), e.g.
+            ``{"session.intra_op.allow_spinning": "1"}``.
 
     Raises:
         ExtractorError: If a model file is missing or corrupt (the message names the file
@@ -168,6 +175,8 @@ class OnnxHolisticExtractor:
     """
 
     backend = "holistic-onnx"
+    #: Intra-op threads of the batched hand call, per ``num_threads``.
+    _HAND_THREADS = 2
 
     def __init__(
         self,
@@ -180,6 +189,7 @@ class OnnxHolisticExtractor:
         smooth_landmarks: bool = True,
         model_dir: str | os.PathLike[str] | None = None,
         parallel: bool = True,
+        session_config: dict[str, str] | None = None,
     ) -> None:
         if num_threads is not None and num_threads < 1:
             raise ExtractorError(f"num_threads must be >= 1 or None, got {num_threads}")
@@ -200,11 +210,20 @@ class OnnxHolisticExtractor:
         self.model_dir = folder
         providers = resolve_device(device)
         manifest = _load_manifest(folder)
-        so = ort.SessionOptions()
-        so.log_severity_level = 3
-        if num_threads is not None:
-            so.intra_op_num_threads = num_threads
-            so.inter_op_num_threads = 1
+        config = dict(_SESSION_CONFIG)
+        config.update(session_config or {})
+
+        def options(threads: int | None) -> Any:
+            so = ort.SessionOptions()
+            so.log_severity_level = 3
+            if threads is not None:
+                so.intra_op_num_threads = threads
+                so.inter_op_num_threads = 1
+            for key, value in config.items():
+                so.add_session_config_entry(key, value)
+            return so
+
+        so = options(num_threads)
         self._sessions: dict[str, Any] = {}
         t0 = time.perf_counter()
         for name in _MODELS:
@@ -221,10 +240,7 @@ class OnnxHolisticExtractor:
             if name == "hand_landmark_full" and num_threads is not None:
                 # one batched call serves both hands, which MediaPipe runs as two nodes of
                 # num_threads each, side by side: give the batch their threads together
-                opts = ort.SessionOptions()
-                opts.log_severity_level = 3
-                opts.intra_op_num_threads = 2 * num_threads
-                opts.inter_op_num_threads = 1
+                opts = options(self._HAND_THREADS * num_threads)
             try:
                 self._sessions[name] = ort.InferenceSession(str(path), opts, providers=providers)
             except Exception as exc:
@@ -239,6 +255,7 @@ class OnnxHolisticExtractor:
             for n, s in self._sessions.items()
         }
         self._closed = False
+        self._bgr = False  # whether the frame in process is BGR (crops flip it)
         self._pool: ThreadPoolExecutor | None = (
             ThreadPoolExecutor(1, thread_name_prefix="signrt-face") if parallel else None
         )
@@ -308,7 +325,13 @@ class OnnxHolisticExtractor:
         """
         if self._closed:
             raise ExtractorError("this extractor is closed; create a new one")
-        rgb = _as_rgb(image, bgr)
+        img = np.asarray(image)
+        if bgr and img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3:
+            # the crops are taken from the BGR frame and flipped to RGB one by one: no
+            # full-frame conversion or copy
+            rgb, self._bgr = np.ascontiguousarray(img), True
+        else:
+            rgb, self._bgr = _as_rgb(img, bgr), False
         t = self._frame * _FRAME_S if timestamp_ms is None else timestamp_ms / 1e3
         if self._last_t is not None and t <= self._last_t:
             t = self._last_t + 1e-3
@@ -355,7 +378,7 @@ class OnnxHolisticExtractor:
 
     def _detect_pose(self, rgb: npt.NDArray[np.uint8], size: tuple[int, int]) -> Rect | None:
         full, pad = ops.pad_rect(Rect(0.5, 0.5, 1.0, 1.0), size, 224, 224)
-        x = ops.crop(rgb, full, 224, 224, zero_border=True, value_range=(-1.0, 1.0))
+        x = ops.crop(rgb, full, 224, 224, zero_border=True, value_range=(-1.0, 1.0), bgr=self._bgr)
         boxes, scores = self._run("pose_detection", x[None])
         det = ops.decode_detections(
             boxes[0], scores[0], _POSE_ANCHORS, 224.0, 4, self.min_detection_confidence
@@ -377,7 +400,9 @@ class OnnxHolisticExtractor:
                 self._lose_pose()
                 return None
         padded, pad = ops.pad_rect(roi, size, 256, 256)
-        x = ops.crop(rgb, padded, 256, 256, zero_border=False, value_range=(0.0, 1.0))
+        x = ops.crop(
+            rgb, padded, 256, 256, zero_border=False, value_range=(0.0, 1.0), bgr=self._bgr
+        )
         raw, flag, heatmap, _world = self._run("pose_landmark_full", x[None])
         if float(flag.reshape(-1)[0]) < self.min_tracking_confidence:
             self._lose_pose()
@@ -426,7 +451,14 @@ class OnnxHolisticExtractor:
             for j, rect in enumerate(from_pose):
                 padded, pad = ops.pad_rect(rect, size, 256, 256)
                 ops.crop(
-                    rgb, padded, 256, 256, zero_border=False, value_range=(0.0, 1.0), out=crops[j]
+                    rgb,
+                    padded,
+                    256,
+                    256,
+                    zero_border=False,
+                    value_range=(0.0, 1.0),
+                    bgr=self._bgr,
+                    out=crops[j],
                 )
                 pads.append(pad)
             recrop_pts = self._run("hand_recrop", crops)[0].reshape(len(seen), 2, 2) / 256.0
@@ -454,7 +486,14 @@ class OnnxHolisticExtractor:
                 assert roi is not None
                 padded, pad = ops.pad_rect(roi, size, 224, 224)
                 ops.crop(
-                    rgb, padded, 224, 224, zero_border=False, value_range=(0.0, 1.0), out=batch[j]
+                    rgb,
+                    padded,
+                    224,
+                    224,
+                    zero_border=False,
+                    value_range=(0.0, 1.0),
+                    bgr=self._bgr,
+                    out=batch[j],
                 )
                 pads.append(pad)
             raw, flag, _handed, _world = self._run("hand_landmark_full", batch)
@@ -476,7 +515,9 @@ class OnnxHolisticExtractor:
         state = self._face
         from_pose = ops.transform_rect(ops.bbox_rect(pose[:11], size, 5, 2, 0.0), size, 3.0)
         padded, _pad = ops.pad_rect(from_pose, size, 128, 128)
-        x = ops.crop(rgb, padded, 128, 128, zero_border=True, value_range=(-1.0, 1.0))
+        x = ops.crop(
+            rgb, padded, 128, 128, zero_border=True, value_range=(-1.0, 1.0), bgr=self._bgr
+        )
         boxes, scores = self._run("face_detection_short_range", x[None])
         det = ops.weighted_nms(
             ops.decode_detections(boxes[0], scores[0], _FACE_ANCHORS, 128.0, 6, 0.5), 0.3
@@ -492,7 +533,7 @@ class OnnxHolisticExtractor:
                 ops.bbox_rect(state.landmarks, size, 33, 263, 0.0), size, 1.5
             )
         roi = ops.roi_tracking(state.landmarks, prev_rect, recrop, size, 15.0, 0.1, 0.3, -0.2)
-        x = ops.crop(rgb, roi, 192, 192, zero_border=False, value_range=(0.0, 1.0))
+        x = ops.crop(rgb, roi, 192, 192, zero_border=False, value_range=(0.0, 1.0), bgr=self._bgr)
         raw, flag = self._run("face_landmark", x[None])
         if 1.0 / (1.0 + math.exp(-float(flag.reshape(-1)[0]))) < 0.5:
             state.landmarks = None
