@@ -225,6 +225,27 @@ def test_tune_stream_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["tune-stream", str(demo), "--data", str(data), "--strides", "x"]) == 2
 
 
+def test_tune_stream_default_thresholds_reach_confident_scores(tmp_path: Path) -> None:
+    # a confident model scores unknown signs above 0.7; the default grid must go past it
+    import signrt
+    from signrt.evaluate.tune import TuneConfig
+    from test_evaluate_stream import _synthetic, _write_folder
+
+    grid = TuneConfig().thresholds
+    assert max(grid) >= 0.9 and list(grid) == sorted(grid)
+    clips, labels = _synthetic(3, 1)
+    data = _write_folder(tmp_path / "d", clips, labels)
+    out = tmp_path / "tuned.onnx"
+    demo = signrt.recognizer.default_model_path()
+    assert main(["tune-stream", str(demo), "--data", str(data), "--idle-seconds", "1",
+                 "--strides", "4", "--confirms", "2", "--rest-seconds", "0.48",
+                 "-o", str(out)]) == 0  # fmt: skip
+    tuning = load_model_file(out).stream["tuning"]
+    assert tuning["config"]["thresholds"] == list(grid)
+    assert tuning["window"]["grid_size"] == len(grid)
+    assert tuning["segment"]["grid_size"] == 3 * len(grid)
+
+
 @pytest.mark.parametrize("points", [(0,), (9,), (12,), (0, 9, 12)])
 @pytest.mark.parametrize("hand", [468, 522])
 def test_a_hand_with_its_probe_points_counts_as_visible(hand: int, points: tuple) -> None:

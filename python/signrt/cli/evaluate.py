@@ -85,7 +85,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     t.add_argument("--fpm-max", type=float, default=0.2,
                    help="most false events per minute of rest (default 0.2)")  # fmt: skip
     t.add_argument("--thresholds", help="comma-separated score thresholds to try "
-                   "(default 0.3,0.4,0.5,0.6,0.7)")  # fmt: skip
+                   "(default 0.3,0.4,...,0.9)")  # fmt: skip
     t.add_argument("--strides", help="window mode: strides to try (default 2,4)")
     t.add_argument("--confirms", help="window mode: confirmation counts to try (default 2,3,4,6)")
     t.add_argument("--rest-seconds", help="segment mode: rest lengths to try, seconds "

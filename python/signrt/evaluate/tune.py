@@ -55,7 +55,10 @@ class TuneConfig:
         idle_seconds: Length of the rest-only stream per rest kind.
         tolerance: Seconds after a sign's end within which its event counts.
         seed: Seed of the stream building.
-        thresholds: Candidate score thresholds (both modes).
+        thresholds: Candidate score thresholds (both modes). Up to 0.9: a well-trained
+            model gives unknown signs scores above 0.7 (include-dev cnn1d: segment mode
+            raised 0.17 unknown-sign events per sign at 0.7), so a grid that stops there
+            cannot meet ``oov_max``.
         strides: Window mode: candidate strides.
         confirms: Window mode: candidate confirmation counts.
         rest_seconds: Segment mode: candidate rest lengths (seconds; frames = round(s x fps)).
@@ -70,7 +73,7 @@ class TuneConfig:
     idle_seconds: float = 60.0
     tolerance: float = 1.0
     seed: int = 0
-    thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)
+    thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
     strides: tuple[int, ...] = (2, 4)
     confirms: tuple[int, ...] = (2, 3, 4, 6)
     rest_seconds: tuple[float, ...] = (0.32, 0.48, 0.64)
