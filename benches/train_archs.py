@@ -31,6 +31,23 @@ import numpy as np
 RESULTS = Path(__file__).parent / "results"
 ARCHS = ("cnn1d", "cnn_transformer", "st_transformer", "attention_bilstm", "signbert", "spoter")
 log = logging.getLogger("train_archs")
+HEADER = """# Every architecture on real clips (`benches/train_archs.py`)
+
+include-dev: 251 clips of 21 Indian Sign Language words from **INCLUDE** (Sridhar, Ganesan,
+Kumar and Khapra, ACM Multimedia 2020, AI4Bharat), MediaPipe Pose + Hands (T, 75, 3)
+`.npy`, read unconverted; not in this repository, no model trained on it ships. Every row
+uses the data-aware defaults (`hands_pose`, max_len 64 with `resample`, batch 32, AdamW
+2e-3 warm-up + cosine, weight decay 0.05, light augmentation, class weights) with only
+`arch` overridden, and, where the *epochs* column says so, the epoch count shortened alike
+for every architecture (CPU time was scarce). *Session split*: every sign's last recording
+session held out (68 clips); *random split*: 20 % of every sign's clips (55). Single runs,
+seed 0, last epoch's weights (1 clip = 1.5 / 1.8 points). Parameters: trainable, from the
+checkpoint. Latency: the session-split model exported to ONNX, `signrt bench inference
+--batch 1 --device cpu --threads 1`, the *predict (landmarks -> label)* row. Shared 2-core
+AMD EPYC VM **with AVX-512** (not an AVX2-only CPU), under load from other jobs (load
+average 2-7): p99 figures in particular are inflated by the load; training used 1 torch
+thread at `nice`.
+"""
 
 
 def _isa() -> str:
@@ -90,7 +107,7 @@ def render() -> None:
     """Write ``train_archs.json`` and the Markdown table from ``train_archs.jsonl``."""
     rows = [json.loads(x) for x in (RESULTS / "train_archs.jsonl").read_text().splitlines()]
     (RESULTS / "train_archs.json").write_text(json.dumps(rows, indent=1) + "\n")
-    lines = ["| arch | params | epochs | session top-1 | random top-1 | train s (session / "
+    lines = [HEADER, "| arch | params | epochs | session top-1 | random top-1 | train s (session / "
              "random) | batch-1 predict median / p99 ms | ISA |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
