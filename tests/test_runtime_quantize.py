@@ -95,6 +95,19 @@ def test_static_int8_is_symmetric_qdq_per_channel(fp32: Path, tmp_path: Path) ->
     _follows_fp32(fp32, out, rel_tol=TOL["int8"])
 
 
+@pytest.mark.parametrize("method", ["percentile", "entropy"])
+def test_histogram_calibration_with_uneven_batches(
+    fp32: Path, tmp_path: Path, method: str
+) -> None:
+    spec = load_model_file(fp32).spec
+    batches = q.calibration_batches(open_dataset(CALIB), spec, max_clips=6, batch_size=4)
+    assert [b[0].shape[0] for b in batches] == [4, 2]  # what failed in onnxruntime
+    out = q.quantize_int8(fp32, tmp_path / "m.int8.onnx", batches, method=method)
+    info = load_model_file(out).info["quantization"]
+    assert info["calibration"] == method and info["calibration_clips"] == 6
+    _follows_fp32(fp32, out, rel_tol=TOL["int8"])
+
+
 def test_dynamic_int8_and_fp16(fp32: Path, tmp_path: Path) -> None:
     dyn = q.quantize_int8_dynamic(fp32, tmp_path / "m.dyn.onnx")
     assert load_model_file(dyn).precision == "int8"

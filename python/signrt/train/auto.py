@@ -13,7 +13,7 @@ The rules (measured on real signing clips, see ``benches/results/train_recipe.md
 * **max_len**: the median clip length rounded up to a multiple of 16 (16 … 128);
   **fit** ``resample`` when any clip is longer than that (``truncate`` would cut its end
   off), else ``truncate`` (nothing to cut).
-* **arch**: ``cnn1d`` (0.3M parameters, hand-relative features) below
+* **arch**: ``cnn1d`` (0.8M parameters, hand-relative features) below
   :data:`SMALL_DATASET` training clips, where it beats the attention models;
   ``cnn_transformer`` above.
 * **epochs / batch size**: about :data:`TARGET_STEPS` optimiser steps in all, 20 … 100

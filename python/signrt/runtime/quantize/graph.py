@@ -174,6 +174,11 @@ def quantize_int8(
         raise ModelError(f"calibration method must be one of {sorted(methods)}, got {method!r}")
     if not calibration:
         raise ModelError("static INT8 quantisation needs calibration data (--calib DIR)")
+    if method != "minmax":
+        # the histogram calibrators stack every batch's activations into one array, so
+        # the batches must have one shape: feed the clips one at a time
+        calibration = [(f[i : i + 1], m[i : i + 1]) for f, m in calibration
+                       for i in range(f.shape[0])]  # fmt: skip
     exclude = _classifier_nodes(proto) if exclude_classifier else []
     exclude += _tiny_convs(proto) + _activation_matmuls(proto)
     _strip_value_info(proto)
