@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+import signrt
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -51,7 +53,8 @@ def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.05) 
 def env() -> dict[str, str]:
     e = dict(os.environ)
     e["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO / "python"), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]
+        [str(Path(signrt.__file__).parent.parent), str(REPO / "tests"),
+         os.environ.get("PYTHONPATH", "")]
     )
     for key in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "SIGNRT_TOKEN"):
         e.pop(key, None)
