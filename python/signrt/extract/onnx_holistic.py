@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..layouts import FACE, LEFT_HAND, POSE, RIGHT_HAND
+from ..runtime.options import ORT_PROVIDERS
 from . import _holistic_ops as ops
 from ._holistic_ops import Rect
 from .extractor import ExtractorError, _as_rgb, empty_frame
@@ -64,11 +65,6 @@ _FIX = (
 )
 #: Devices accepted by :class:`OnnxHolisticExtractor`.
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
-_PROVIDER = {
-    "cpu": "CPUExecutionProvider",
-    "cuda": "CUDAExecutionProvider",
-    "tensorrt": "TensorrtExecutionProvider",
-}
 
 _POSE_ANCHORS = ops.ssd_anchors(224, (8, 16, 32, 32, 32))
 _FACE_ANCHORS = ops.ssd_anchors(128, (8, 16, 16, 16))
@@ -249,7 +245,7 @@ class OnnxHolisticExtractor:
                 ) from exc
         first = self._sessions["pose_landmark_full"].get_providers()
         self.providers: tuple[str, ...] = tuple(first)
-        self.device = next((d for d, p in _PROVIDER.items() if p == first[0]), "cpu")
+        self.device = next((d for d, p in ORT_PROVIDERS.items() if p == first[0]), "cpu")
         self._io = {
             n: (s.get_inputs()[0].name, [o.name for o in s.get_outputs()])
             for n, s in self._sessions.items()
@@ -299,6 +295,22 @@ class OnnxHolisticExtractor:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def _crop_batch(
+        self, rgb: npt.NDArray[np.uint8], rects: list[Rect], size: tuple[int, int], side: int
+    ) -> tuple[F32, list[tuple[float, float, float, float]]]:
+        """Letterboxed (side, side) crops of ``rects`` in [0, 1], one batch for one model call.
+
+        Returns the (N, side, side, 3) batch and each crop's letterbox padding.
+        """
+        batch = np.empty((len(rects), side, side, 3), dtype=np.float32)  # (N, side, side, 3)
+        pads = []
+        for j, rect in enumerate(rects):
+            padded, pad = ops.pad_rect(rect, size, side, side)
+            ops.crop(rgb, padded, side, side, zero_border=False, value_range=(0.0, 1.0),
+                     bgr=self._bgr, out=batch[j])  # fmt: skip
+            pads.append(pad)
+        return batch, pads
 
     def _run(self, name: str, x: F32) -> list[F32]:
         inp, outs = self._io[name]
@@ -446,21 +458,7 @@ class OnnxHolisticExtractor:
                 from_pose.append(ops.transform_rect(rect, size, 2.7, shift_y=-0.1))
         rois: list[Rect | None] = [None, None]
         if seen:
-            crops = np.empty((len(seen), 256, 256, 3), dtype=np.float32)
-            pads = []
-            for j, rect in enumerate(from_pose):
-                padded, pad = ops.pad_rect(rect, size, 256, 256)
-                ops.crop(
-                    rgb,
-                    padded,
-                    256,
-                    256,
-                    zero_border=False,
-                    value_range=(0.0, 1.0),
-                    bgr=self._bgr,
-                    out=crops[j],
-                )
-                pads.append(pad)
+            crops, pads = self._crop_batch(rgb, from_pose, size, 256)
             recrop_pts = self._run("hand_recrop", crops)[0].reshape(len(seen), 2, 2) / 256.0
             for j, k in enumerate(seen):
                 pts = ops.project_points(
@@ -479,23 +477,8 @@ class OnnxHolisticExtractor:
         todo = [k for k, r in enumerate(rois) if r is not None]
         result: list[F32 | None] = [None, None]
         if todo:
-            batch = np.empty((len(todo), 224, 224, 3), dtype=np.float32)
-            pads = []
-            for j, k in enumerate(todo):
-                roi = rois[k]
-                assert roi is not None
-                padded, pad = ops.pad_rect(roi, size, 224, 224)
-                ops.crop(
-                    rgb,
-                    padded,
-                    224,
-                    224,
-                    zero_border=False,
-                    value_range=(0.0, 1.0),
-                    bgr=self._bgr,
-                    out=batch[j],
-                )
-                pads.append(pad)
+            hand_rois = [r for r in rois if r is not None]
+            batch, pads = self._crop_batch(rgb, hand_rois, size, 224)
             raw, flag, _handed, _world = self._run("hand_landmark_full", batch)
             for j, k in enumerate(todo):
                 roi = rois[k]

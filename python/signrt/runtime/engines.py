@@ -40,6 +40,7 @@ from .model import INPUT_FEATURES, INPUT_MASK, OUTPUT_LOGITS, ModelFile
 from .options import (
     DEVICES,
     OPT_LEVELS,
+    ORT_PROVIDERS,
     EngineOptions,
     check_inputs,
     default_cache_dir,
@@ -68,11 +69,7 @@ FloatArray = npt.NDArray[np.float32]
 
 #: Order in which ``auto`` tries the backends.
 AUTO_ORDER: Final = ("tensorrt", "trt", "cuda", "cpu")
-_PROVIDER: Final = {
-    "cpu": "CPUExecutionProvider",
-    "cuda": "CUDAExecutionProvider",
-    "tensorrt": "TensorrtExecutionProvider",
-}
+_PROVIDER: Final = ORT_PROVIDERS
 #: (batch, length) pairs with their own IO binding, per bucket (beyond these, calls use
 #: session.run).
 _MAX_SLOTS: Final = 8

@@ -26,6 +26,7 @@ __all__ = [
     "CACHE_ENV",
     "DEVICES",
     "OPT_LEVELS",
+    "ORT_PROVIDERS",
     "EngineOptions",
     "check_inputs",
     "default_cache_dir",
@@ -35,6 +36,13 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float32]
+
+#: ONNX Runtime execution provider of each device name (the engines and the ONNX landmarker).
+ORT_PROVIDERS: Final = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
 Shape = tuple[int, ...]
 
 #: The ``device`` names :func:`signrt.runtime.engines.create_engine` accepts.
