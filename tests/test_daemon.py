@@ -30,6 +30,7 @@ import aiohttp
 
 import signrt
 from helpers_models import hand_frame, side_model
+from helpers_ws import collect
 from signrt import SignrtError
 from signrt.daemon import Daemon, DaemonConfig
 from signrt.daemon.systemd import Notifier, watchdog_interval
@@ -81,23 +82,6 @@ def running(request: pytest.FixtureRequest, model_path: Path) -> Iterator[Daemon
 
 def url(d: Daemon, path: str) -> str:
     return f"http://127.0.0.1:{d.port}{path}"
-
-
-async def collect(ws: Any, seconds: float, until: int | None = None) -> list[dict[str, Any]]:
-    """Messages received within ``seconds`` (or until ``until`` sign events arrived)."""
-    out: list[dict[str, Any]] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            msg = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
-        except asyncio.TimeoutError:
-            break
-        if msg.type != aiohttp.WSMsgType.TEXT:
-            break
-        out.append(json.loads(msg.data))
-        if until is not None and sum(m["type"] == "sign" for m in out) >= until:
-            break
-    return out
 
 
 # --------------------------------------------------------------------------- end to end

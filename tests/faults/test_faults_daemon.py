@@ -29,6 +29,7 @@ from _util import FakeExtractor, get, wait_for
 
 import signrt
 from helpers_models import hand_frame, side_model
+from helpers_ws import collect
 from signrt.daemon import Daemon, DaemonConfig
 from signrt.extract.sources import CaptureSource, ReplaySource
 
@@ -62,20 +63,6 @@ def daemon(request: pytest.FixtureRequest, model_path: Path) -> Iterator[Daemon]
         yield d
     finally:
         d.stop()
-
-
-async def _messages(ws: Any, seconds: float) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            msg = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
-        except asyncio.TimeoutError:
-            break
-        if msg.type != aiohttp.WSMsgType.TEXT:
-            break
-        out.append(json.loads(msg.data))
-    return out
 
 
 # ------------------------------------------------------------------------------ secrets
@@ -125,7 +112,7 @@ def test_camera_credentials_never_leave_the_process(
             async with aiohttp.ClientSession() as s:
                 async with s.ws_connect(f"http://127.0.0.1:{d.port}/ws?token=tok") as ws:
                     await ws.send_str(json.dumps({"type": "status"}))
-                    msgs = await _messages(ws, 0.5)
+                    msgs = await collect(ws, 0.5)
                 deadline = time.monotonic() + 5  # ready until no frame came for 2 s
                 while True:
                     async with s.get(f"http://127.0.0.1:{d.port}/readyz") as r:
@@ -162,7 +149,7 @@ def test_nested_json_is_a_malformed_message(daemon: Daemon,
             for bad in (nested, '{"type": "ping", "x": NaN}', "[1, 2]", "{"):
                 await ws.send_str(bad)
             await ws.send_str(json.dumps({"type": "ping"}))
-            msgs = await _messages(ws, 1.0)
+            msgs = await collect(ws, 1.0)
             return msgs, ws.closed
 
     before = daemon.malformed
@@ -179,7 +166,7 @@ def test_oversized_message_closes_only_that_client(daemon: Daemon) -> None:
         async with aiohttp.ClientSession() as s:
             async with s.ws_connect(f"http://127.0.0.1:{daemon.port}/ws") as ws:
                 await ws.send_str("[" * 5000)
-                await _messages(ws, 1.0)
+                await collect(ws, 1.0)
                 code = ws.close_code
             async with s.get(f"http://127.0.0.1:{daemon.port}/healthz") as r:
                 return code, r.status
@@ -244,7 +231,7 @@ def test_stalled_client_is_disconnected_others_keep_receiving(daemon: Daemon) ->
                 aiohttp.ClientSession() as s,
                 s.ws_connect(f"http://127.0.0.1:{daemon.port}/ws") as ws,
             ):
-                return await _messages(ws, 2.0)
+                return await collect(ws, 2.0)
 
         msgs = asyncio.run(main())
         # The stalled client is gone (send timeout), the reading one got its status feed.
