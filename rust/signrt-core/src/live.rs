@@ -579,6 +579,128 @@ impl SegmentSettings {
     }
 }
 
+/// The frames of a segment, (n, 543, 3) in C order, in the type they came in: float32
+/// while every frame of the segment is float32, float64 from the first one that is not (the
+/// float32 values converted exactly), as `numpy.stack` of the frames would give.
+#[derive(Debug, Clone, Default)]
+struct SegmentFrames {
+    narrow: Vec<f32>,
+    wide: Vec<f64>,
+    is_wide: bool,
+}
+
+/// The frames of a closed segment, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SegmentView<'a> {
+    /// Every frame came as float32.
+    F32(&'a [f32]),
+    /// At least one frame came as float64 (or was converted into it).
+    F64(&'a [f64]),
+}
+
+impl SegmentView<'_> {
+    /// Number of values (n × 543 × 3).
+    pub fn len(&self) -> usize {
+        match self {
+            SegmentView::F32(v) => v.len(),
+            SegmentView::F64(v) => v.len(),
+        }
+    }
+
+    /// Whether it holds no frame.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values as f64 (for tests and callers that need one type).
+    pub fn to_f64(&self) -> Vec<f64> {
+        match self {
+            SegmentView::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            SegmentView::F64(v) => v.to_vec(),
+        }
+    }
+}
+
+fn grow<T>(v: &mut Vec<T>, extra: usize, frames: usize) -> Result<()> {
+    v.try_reserve(extra).map_err(|e| {
+        Error::Alloc(format!(
+            "cannot grow the open segment past {frames} frames: {e}"
+        ))
+    })
+}
+
+impl SegmentFrames {
+    /// Room for one more frame of `wide` values (a float32 segment turning float64 needs
+    /// room for all its values), so that storing it cannot fail.
+    fn reserve(&mut self, wide: bool, frames: usize) -> Result<()> {
+        match (self.is_wide, wide) {
+            (false, false) => grow(&mut self.narrow, FRAME_LEN, frames),
+            (false, true) => grow(&mut self.wide, self.narrow.len() + FRAME_LEN, frames),
+            (true, _) => grow(&mut self.wide, FRAME_LEN, frames),
+        }
+    }
+
+    fn push_f32(&mut self, frame: &FrameView<'_, f32>) {
+        if self.is_wide {
+            push_values(&mut self.wide, frame);
+            return;
+        }
+        match frame {
+            FrameView::Packed(s) => self.narrow.extend_from_slice(s),
+            _ => {
+                for l in 0..NUM_LANDMARKS {
+                    for ch in 0..NUM_COORDS {
+                        self.narrow.push(frame.get(l, ch) as f32); // exact: an f32 value
+                    }
+                }
+            }
+        }
+    }
+
+    fn push_f64(&mut self, frame: &FrameView<'_, f64>) {
+        if !self.is_wide {
+            self.wide.clear();
+            self.wide.extend(self.narrow.iter().map(|&v| f64::from(v)));
+            self.narrow.clear();
+            self.is_wide = true;
+        }
+        push_values(&mut self.wide, frame);
+    }
+
+    fn truncate_frames(&mut self, n: usize) {
+        self.narrow.truncate(n * FRAME_LEN);
+        self.wide.truncate(n * FRAME_LEN);
+    }
+
+    fn clear(&mut self) {
+        self.narrow.clear();
+        self.wide.clear();
+        self.is_wide = false;
+    }
+
+    fn view(&self, n: usize) -> SegmentView<'_> {
+        if self.is_wide {
+            SegmentView::F64(&self.wide[..n * FRAME_LEN])
+        } else {
+            SegmentView::F32(&self.narrow[..n * FRAME_LEN])
+        }
+    }
+}
+
+/// Append a frame's values as f64, C order.
+fn push_values<S: Sample>(out: &mut Vec<f64>, frame: &FrameView<'_, S>) {
+    match frame {
+        FrameView::Packed(s) => out.extend(s.iter().map(|v| v.to_f64())),
+        _ => {
+            for l in 0..NUM_LANDMARKS {
+                for ch in 0..NUM_COORDS {
+                    out.push(frame.get(l, ch));
+                }
+            }
+        }
+    }
+}
+
 /// A closed segment the caller was asked to classify.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct SegmentPending {
@@ -594,12 +716,12 @@ pub struct SegmentDecider {
     clock: Clock,
     prev_hands: [Option<[f64; 2]>; 2],
     shoulder: f64,
-    /// The open segment's frames, (n, 543, 3) C order, f64.
-    seg: Vec<f64>,
+    /// The open segment's frames.
+    seg: SegmentFrames,
     seg_ts: Vec<f64>,
     quiet: u64,
     /// The last closed segment's frames (what the caller classifies).
-    closed: Vec<f64>,
+    closed: SegmentFrames,
     pending: Option<SegmentPending>,
     engine_calls: u64,
 }
@@ -615,10 +737,10 @@ impl SegmentDecider {
             clock: Clock::new(fps)?,
             prev_hands: [None, None],
             shoulder: NOMINAL_SHOULDER,
-            seg: Vec::new(),
+            seg: SegmentFrames::default(),
             seg_ts: Vec::new(),
             quiet: 0,
-            closed: Vec::new(),
+            closed: SegmentFrames::default(),
             pending: None,
             engine_calls: 0,
         })
@@ -651,8 +773,16 @@ impl SegmentDecider {
     /// [`Error::Alloc`] if the open segment cannot grow.
     pub fn push(&mut self, frame: FrameRef<'_>, timestamp: Option<f64>) -> Result<bool> {
         match frame {
-            FrameRef::F32(x) => self.push_view(x, timestamp),
-            FrameRef::F64(x) => self.push_view(x, timestamp),
+            FrameRef::F32(x) => {
+                let v = checked_frame(x)?;
+                self.seg.reserve(false, self.seg_ts.len())?;
+                Ok(self.push_frame(&v, timestamp, |seg| seg.push_f32(&v)))
+            }
+            FrameRef::F64(x) => {
+                let v = checked_frame(x)?;
+                self.seg.reserve(true, self.seg_ts.len())?;
+                Ok(self.push_frame(&v, timestamp, |seg| seg.push_f64(&v)))
+            }
         }
     }
 
@@ -672,20 +802,16 @@ impl SegmentDecider {
         self.settings.motion_threshold * self.shoulder
     }
 
-    fn push_view<S: Sample>(
+    /// [`SegmentDecider::push`] of a checked frame with room reserved; `store` appends it
+    /// to the open segment.
+    fn push_frame<S: Sample>(
         &mut self,
-        frame: ArrayView2<'_, S>,
+        frame: &FrameView<'_, S>,
         timestamp: Option<f64>,
-    ) -> Result<bool> {
-        let frame = checked_frame(frame)?;
+        store: impl FnOnce(&mut SegmentFrames),
+    ) -> bool {
+        let frame = *frame;
         let open = !self.seg_ts.is_empty();
-        // Room for the frame first, so that a refused allocation changes nothing.
-        self.seg.try_reserve(FRAME_LEN).map_err(|e| {
-            Error::Alloc(format!(
-                "cannot grow the open segment past {} frames: {e}",
-                self.seg_ts.len()
-            ))
-        })?;
         let ts = self.clock.stamp(timestamp);
         self.pending = None;
         let hands = [
@@ -707,35 +833,22 @@ impl SegmentDecider {
         self.prev_hands = hands;
         if !open {
             if moving {
-                self.store(&frame, ts);
+                store(&mut self.seg);
+                self.seg_ts.push(ts);
                 self.quiet = 0;
             }
-            return Ok(false);
+            return false;
         }
-        self.store(&frame, ts);
+        store(&mut self.seg);
+        self.seg_ts.push(ts);
         self.quiet = if moving { 0 } else { self.quiet + 1 };
         if self.quiet >= self.settings.rest_frames {
-            return Ok(self.close(self.quiet as usize));
+            return self.close(self.quiet as usize);
         }
         if self.seg_ts.len() >= self.settings.max_frames {
-            return Ok(self.close(0));
+            return self.close(0);
         }
-        Ok(false)
-    }
-
-    /// Append the frame (as f64, C order) to the open segment (room reserved by the caller).
-    fn store<S: Sample>(&mut self, frame: &FrameView<'_, S>, ts: f64) {
-        match frame {
-            FrameView::Packed(s) => self.seg.extend(s.iter().map(|v| v.to_f64())),
-            _ => {
-                for l in 0..NUM_LANDMARKS {
-                    for ch in 0..NUM_COORDS {
-                        self.seg.push(frame.get(l, ch));
-                    }
-                }
-            }
-        }
-        self.seg_ts.push(ts);
+        false
     }
 
     /// Close the open segment without its last `trim` frames; whether it is to be
@@ -744,7 +857,7 @@ impl SegmentDecider {
         let n = self.seg_ts.len() - trim;
         let (start, end) = (self.seg_ts[0], self.seg_ts[n - 1]);
         std::mem::swap(&mut self.seg, &mut self.closed);
-        self.closed.truncate(n * FRAME_LEN);
+        self.closed.truncate_frames(n);
         self.seg.clear();
         self.seg_ts.clear();
         self.quiet = 0;
@@ -761,11 +874,9 @@ impl SegmentDecider {
 
     /// The frames of the segment to classify: (n, 543, 3) values in C order, and n (empty
     /// when none is pending).
-    pub fn segment(&self) -> (&[f64], usize) {
-        match self.pending {
-            Some(p) => (&self.closed[..p.frames * FRAME_LEN], p.frames),
-            None => (&[], 0),
-        }
+    pub fn segment(&self) -> (SegmentView<'_>, usize) {
+        let n = self.pending.map_or(0, |p| p.frames);
+        (self.closed.view(n), n)
     }
 
     /// The top-1 `score` of the pending segment; its event if the score is ≥ threshold.

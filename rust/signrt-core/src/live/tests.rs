@@ -307,13 +307,46 @@ fn segment_frames_are_the_pushed_frames() {
     assert!(ready);
     let (values, n) = d.segment();
     assert_eq!(n, 5);
-    let want: Vec<f64> = moving[1..]
+    let want: Vec<f32> = moving[1..].iter().flatten().copied().collect();
+    let SegmentView::F32(got) = values else {
+        panic!("float32 frames give a float32 segment")
+    };
+    assert_eq!(got.len(), want.len());
+    assert!(got
+        .iter()
+        .zip(&want)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+}
+
+#[test]
+fn a_float64_frame_widens_the_segment_exactly() {
+    let mut d = SegmentDecider::new(segment_settings(2, 1, None), 30.0).unwrap();
+    let moving: Vec<Vec<f32>> = (0..4)
+        .map(|k| frame(Some(0.3 + 0.05 * k as f32), None, None))
+        .collect();
+    let wide: Vec<f64> = moving[3].iter().map(|&v| f64::from(v) + 1e-12).collect();
+    for f in &moving[..3] {
+        assert!(!d.push(fr(f), None).unwrap());
+    }
+    assert!(!d.push(FrameRef::from_f64(&wide).unwrap(), None).unwrap());
+    assert!(!d.push(fr(&moving[3]), None).unwrap());
+    assert!(d.push(fr(&moving[3]), None).unwrap());
+    let (values, n) = d.segment();
+    assert_eq!(
+        n, 3,
+        "frames 1, 2 and the float64 one; the still ones are trimmed"
+    );
+    let SegmentView::F64(got) = values else {
+        panic!("a float64 frame makes the segment float64")
+    };
+    let mut want: Vec<f64> = moving[1..3]
         .iter()
         .flatten()
         .map(|&v| f64::from(v))
         .collect();
-    assert_eq!(values.len(), want.len());
-    assert!(values
+    want.extend(&wide);
+    assert_eq!(got.len(), want.len());
+    assert!(got
         .iter()
         .zip(&want)
         .all(|(a, b)| a.to_bits() == b.to_bits()));
@@ -477,7 +510,7 @@ proptest! {
         prop_assert_eq!(d.engine_calls() as usize, k);
     }
 
-    /// Segments hold between min_frames and max_frames frames, come in time order without
+    /// Segments hold between min_frames and max_frames frames (2 for max_frames = 1), come in time order without
     /// overlap, and carry exactly the frames pushed between their start and end.
     #[test]
     fn segments_are_ordered_bounded_and_hold_their_frames(
@@ -491,10 +524,12 @@ proptest! {
         let mut prev_end = -1.0;
         let mut check = |d: &mut SegmentDecider| -> std::result::Result<(), TestCaseError> {
             let (values, n) = d.segment();
-            let values = values.to_vec();
+            let values = values.to_f64();
             let e = d.decide(1.0).unwrap().unwrap();
             prop_assert_eq!(e.frames, n);
-            prop_assert!(n as i64 >= min_frames && n as i64 <= max_frames);
+            // the opening frame is never checked against max_frames: a segment of max_frames = 1
+            // closes at its second frame
+            prop_assert!(n as i64 >= min_frames && n as i64 <= max_frames.max(2));
             prop_assert!(e.start > prev_end && e.end >= e.start);
             let first = (e.start * 25.0).round() as usize;
             prop_assert_eq!(((e.end * 25.0).round() as usize) - first + 1, n);
