@@ -1,6 +1,7 @@
 """Type stub of the Rust extension ``signrt._native`` (private; use the signrt package)."""
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -180,7 +181,7 @@ class SegmentDecider:
     ) -> None: ...
     def push(self, frame: npt.ArrayLike, timestamp: float | None = None) -> bool:
         """Add one (543, 3) frame at ``timestamp`` (default previous + 1/fps)."""
-    def segment(self) -> npt.NDArray[np.floating]:
+    def segment(self) -> npt.NDArray[np.floating[Any]]:
         """The (n, 543, 3) frames of the segment to classify (float32 if all came so)."""
     def decide(self, score: float) -> Emit | None:
         """The top-1 score of the pending segment; its event if it reaches the threshold."""

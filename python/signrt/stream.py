@@ -129,7 +129,7 @@ def _integer(name: str, value: Any) -> int:
     if isinstance(value, numbers.Integral):
         v = int(value)
     elif isinstance(value, numbers.Real) and float(value).is_integer():
-        v = int(value)
+        v = int(float(value))
     else:
         raise StreamOptionError(f"{name} must be an integer, got {value!r}")
     return min(max(v, _I64[0]), _I64[1])
@@ -379,8 +379,7 @@ class SegmentDecision:
         return self._classify() if self._core.flush() else []
 
     def push(self, frame: npt.ArrayLike, ts: float | None = None) -> list[Event]:
-        """Add one (543, 3) frame at ``ts`` seconds; return the event of the segment it
-        closes, if any."""
+        """Add one (543, 3) frame at ``ts`` seconds; return its closed segment's event."""
         return self._classify() if self._core.push(frame, ts) else []
 
     def _classify(self) -> list[Event]:
