@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import statistics
 import time
 from pathlib import Path
@@ -40,6 +41,7 @@ import numpy as np
 
 import signrt
 from signrt import _native
+from signrt.bench import machine_info
 from signrt.features import FeatureStream
 from signrt.io import index_dataset
 
@@ -140,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": args.rounds, "pushes_per_round": args.pushes,
         "push_us": result,
         "before_push_us": before,
-        "environment": {"simd": str(_native.simd), "signrt": signrt.__version__},
+        "environment": {**machine_info(), "simd": str(_native.simd),
+                        "load_average": [round(x, 2) for x in os.getloadavg()]},
     }  # fmt: skip
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -161,7 +164,11 @@ def markdown(r: dict[str, Any]) -> str:
         f"Model {r['model']} ({r['spec']['landmarks']} landmarks, W = {r['spec']['max_len']}); "
         f"{r['data']['frames']} real frames from `{r['data']['source']}` rotating; "
         f"{r['rounds']} interleaved rounds of {r['pushes_per_round']} pushes per case; "
-        f"preprocessing instruction set `{r['environment']['simd']}`. Target ≤ 2 µs.",
+        f"CPU {r['environment']['cpu']} ({r['environment']['cores']} cores; instruction "
+        f"sets {r['environment']['instruction_set']}; the native window runs its "
+        f"`{r['environment']['simd']}` path); load average "
+        f"{r['environment']['load_average']} during the run (a shared machine: the best "
+        "round is the cost, the median shows the load). Target ≤ 2 µs.",
         "",
         "| case | before best (µs) | before median (µs) | best (µs) | median (µs) |",
         "|---|---:|---:|---:|---:|",

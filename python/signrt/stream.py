@@ -502,6 +502,7 @@ class Stream:
                 fps=fps,
             )
         self._core = self.decision._core
+        self._push = self._core.push
         self._classify = self.decision._classify
         self._lock = threading.Lock()
         self.events = 0
@@ -555,7 +556,7 @@ class Stream:
             ShapeError: If the frame is not (543, 3) or not real-valued.
         """
         with self._lock:
-            if not self._core.push(frame, timestamp):
+            if not self._push(frame, timestamp):
                 return []
             out = self._classify()
             self.events += len(out)
