@@ -212,7 +212,8 @@ def test_segment_features_are_the_segment_clip(model_file: Path) -> None:
     moving = [hand_frame(0.3 + 0.05 * k, 0.4 + 0.01 * k) for k in range(6)]
     _feed(stream, [moving[0], *moving[1:], moving[-1], moving[-1]])
     want_f, want_m = rec.preprocess(np.stack(moving[1:]))
-    np.testing.assert_allclose(engine.inputs[0][0][0], want_f, atol=1e-6)
+    # bit for bit: the core keeps the segment's float32 frames as they came
+    np.testing.assert_array_equal(engine.inputs[0][0][0], want_f)
     np.testing.assert_array_equal(engine.inputs[0][1][0], want_m)
 
 
@@ -286,6 +287,35 @@ def test_stream_options_are_checked(model_file: Path) -> None:
     with pytest.raises(ShapeError, match=r"\(543, 3\)"):
         stream.push(np.zeros((75, 3), np.float32))
     assert "Stream(mode='window'" in repr(stream)
+
+
+@pytest.mark.parametrize("mode", ["window", "segment"])
+def test_bad_frames_are_refused_and_change_nothing(model_file: Path, mode: str) -> None:
+    rec, engine = _scripted(model_file, [("a", .9)] * 4)
+    stream = rec.stream(mode, min_frames=1)  # type: ignore[arg-type]
+    stream.push(SIGNER)
+    for bad in (np.zeros((75, 3), np.float32), np.zeros((543, 2)), np.zeros((1, 543, 3)),
+                np.zeros((543, 3), np.complex64), np.zeros((543, 3), bool), "frame"):
+        with pytest.raises(ShapeError, match=r"\(543, 3\)|real-valued"):
+            stream.push(bad)
+    assert stream.frames == 1 and engine.calls == 0
+    # integer frames are real: read as float64
+    stream.push(np.zeros((543, 3), np.int16))
+    assert stream.frames == 2
+
+
+def test_option_types_are_checked(model_file: Path) -> None:
+    rec, _ = _scripted(model_file, [])
+    with pytest.raises(StreamOptionError, match="stride must be an integer"):
+        rec.stream(stride="2")  # type: ignore[arg-type]
+    with pytest.raises(StreamOptionError, match="max_frames must be an integer"):
+        rec.stream("segment", max_frames=2.5)
+    with pytest.raises(StreamOptionError, match="threshold must be a number"):
+        rec.stream(threshold="high")  # type: ignore[arg-type]
+    with pytest.raises(StreamOptionError, match="cooldown must be >= 0"):
+        rec.stream(cooldown=float("nan"))
+    assert rec.stream(stride=2.0).decision.stride == 2  # type: ignore[union-attr]
+    assert rec.stream(stride=10**30).decision.stride == 2**63 - 1  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(("mode", "option", "value"), [

@@ -262,7 +262,7 @@ class WindowDecision:
         pre_ms = (time.perf_counter() - t0) * 1e3
         topk, inf_ms = _classify(self._rec, feats, mask, self.top_k)
         label, score = topk[0]
-        got = self._core.decide(label, score)
+        got = self._core.decide(str(label), score)
         if got is None:
             return []
         mean, start, end, frames = got
