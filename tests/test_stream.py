@@ -8,6 +8,7 @@ tests use a real ONNX model that tells where the right hand is.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -331,3 +332,30 @@ def test_an_option_of_the_other_mode_is_rejected(model_file: Path, mode: str, op
         rec.stream(mode, **{option: value})  # type: ignore[arg-type]
     stream = rec.stream(other, **{option: value})  # type: ignore[arg-type]
     assert getattr(stream.decision, option) == value
+
+
+@pytest.mark.parametrize("mode", ["window", "segment"])
+def test_one_stream_pushed_from_threads_stays_consistent(model_file: Path, mode: str) -> None:
+    # misuse (one stream, several frame sources): the lock serialises push + engine call +
+    # decision, so every frame is counted and no decision lacks its classification
+    rec, engine = _scripted(model_file, [("a", .9)] * 10_000)
+    opts = {"stride": 1} if mode == "window" else {"rest_frames": 2, "max_frames": 5}
+    stream = rec.stream(mode, min_frames=1, **opts)  # type: ignore[arg-type]
+    moving = [hand_frame(0.3 + 0.02 * (k % 7)) for k in range(50)]
+    errors: list[BaseException] = []
+
+    def feed() -> None:
+        try:
+            for f in moving:
+                stream.push(f)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=feed) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    assert stream.frames == 4 * len(moving)
+    assert stream.engine_calls == engine.calls > 0
