@@ -8,6 +8,7 @@ tests use a real ONNX model that tells where the right hand is.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -212,7 +213,8 @@ def test_segment_features_are_the_segment_clip(model_file: Path) -> None:
     moving = [hand_frame(0.3 + 0.05 * k, 0.4 + 0.01 * k) for k in range(6)]
     _feed(stream, [moving[0], *moving[1:], moving[-1], moving[-1]])
     want_f, want_m = rec.preprocess(np.stack(moving[1:]))
-    np.testing.assert_allclose(engine.inputs[0][0][0], want_f, atol=1e-6)
+    # bit for bit: the core keeps the segment's float32 frames as they came
+    np.testing.assert_array_equal(engine.inputs[0][0][0], want_f)
     np.testing.assert_array_equal(engine.inputs[0][1][0], want_m)
 
 
@@ -288,6 +290,35 @@ def test_stream_options_are_checked(model_file: Path) -> None:
     assert "Stream(mode='window'" in repr(stream)
 
 
+@pytest.mark.parametrize("mode", ["window", "segment"])
+def test_bad_frames_are_refused_and_change_nothing(model_file: Path, mode: str) -> None:
+    rec, engine = _scripted(model_file, [("a", .9)] * 4)
+    stream = rec.stream(mode, min_frames=1)  # type: ignore[arg-type]
+    stream.push(SIGNER)
+    for bad in (np.zeros((75, 3), np.float32), np.zeros((543, 2)), np.zeros((1, 543, 3)),
+                np.zeros((543, 3), np.complex64), np.zeros((543, 3), bool), "frame"):
+        with pytest.raises(ShapeError, match=r"\(543, 3\)|real-valued"):
+            stream.push(bad)
+    assert stream.frames == 1 and engine.calls == 0
+    # integer frames are real: read as float64
+    stream.push(np.zeros((543, 3), np.int16))
+    assert stream.frames == 2
+
+
+def test_option_types_are_checked(model_file: Path) -> None:
+    rec, _ = _scripted(model_file, [])
+    with pytest.raises(StreamOptionError, match="stride must be an integer"):
+        rec.stream(stride="2")  # type: ignore[arg-type]
+    with pytest.raises(StreamOptionError, match="max_frames must be an integer"):
+        rec.stream("segment", max_frames=2.5)
+    with pytest.raises(StreamOptionError, match="threshold must be a number"):
+        rec.stream(threshold="high")  # type: ignore[arg-type]
+    with pytest.raises(StreamOptionError, match="cooldown must be >= 0"):
+        rec.stream(cooldown=float("nan"))
+    assert rec.stream(stride=2.0).decision.stride == 2  # type: ignore[union-attr]
+    assert rec.stream(stride=10**30).decision.stride == 2**63 - 1  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize(("mode", "option", "value"), [
     ("segment", "stride", 2), ("segment", "confirm", 3), ("segment", "cooldown", 0.5),
     ("window", "rest_frames", 4), ("window", "motion_threshold", 0.01),
@@ -301,3 +332,30 @@ def test_an_option_of_the_other_mode_is_rejected(model_file: Path, mode: str, op
         rec.stream(mode, **{option: value})  # type: ignore[arg-type]
     stream = rec.stream(other, **{option: value})  # type: ignore[arg-type]
     assert getattr(stream.decision, option) == value
+
+
+@pytest.mark.parametrize("mode", ["window", "segment"])
+def test_one_stream_pushed_from_threads_stays_consistent(model_file: Path, mode: str) -> None:
+    # misuse (one stream, several frame sources): the lock serialises push + engine call +
+    # decision, so every frame is counted and no decision lacks its classification
+    rec, engine = _scripted(model_file, [("a", .9)] * 10_000)
+    opts = {"stride": 1} if mode == "window" else {"rest_frames": 2, "max_frames": 5}
+    stream = rec.stream(mode, min_frames=1, **opts)  # type: ignore[arg-type]
+    moving = [hand_frame(0.3 + 0.02 * (k % 7)) for k in range(50)]
+    errors: list[BaseException] = []
+
+    def feed() -> None:
+        try:
+            for f in moving:
+                stream.push(f)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=feed) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    assert stream.frames == 4 * len(moving)
+    assert stream.engine_calls == engine.calls > 0

@@ -248,16 +248,21 @@ def test_tune_stream_default_thresholds_reach_confident_scores(tmp_path: Path) -
 
 @pytest.mark.parametrize("points", [(0,), (9,), (12,), (0, 9, 12)])
 @pytest.mark.parametrize("hand", [468, 522])
-def test_a_hand_with_its_probe_points_counts_as_visible(hand: int, points: tuple) -> None:
-    from signrt.stream import _hand_visible
-
+def test_a_hand_with_its_probe_points_counts_as_visible(model_file: Path, hand: int,
+                                                         points: tuple) -> None:
+    # the native hand gate: a frame is classified once a probe point of a hand is seen
+    rec, eng = _rec(model_file)
+    st = rec.stream("window", stride=1, confirm=1, min_frames=1)
     f = POSE_ONLY.copy()
-    assert not _hand_visible(f)
+    st.push(f)
+    assert eng.calls == 0
     for k in points:
         f[hand + k, :2] = 0.4
-    assert _hand_visible(f)
+    st.push(f)
+    assert eng.calls == 1
     f[hand : hand + 21, :2] = 0.4  # a whole hand, the usual case
-    assert _hand_visible(f)
+    st.push(f)
+    assert eng.calls == 2
 
 
 def test_stored_options_of_the_wrong_mode_are_refused(model_file: Path, tmp_path: Path) -> None:

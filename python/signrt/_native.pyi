@@ -1,6 +1,7 @@
 """Type stub of the Rust extension ``signrt._native`` (private; use the signrt package)."""
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -13,6 +14,8 @@ LAYOUT: str
 MAX_LEN_LIMIT: int
 MAX_LAGS: int
 MAX_VALUES_PER_CLIP: int
+DEFAULT_MOTION_SHOULDER: float  # segment mode's motion threshold, shoulder widths / frame
+DEFAULT_MOTION_IMAGE: float  # the same in image units / frame
 
 def _set_alloc_limit(bytes: int) -> int:
     """Set the largest single allocation (bytes) of the core; returns the previous limit."""
@@ -107,6 +110,103 @@ class Stream:
     @property
     def num_valid(self) -> int:
         """Frames in the window with at least one selected value present."""
+
+Emit = tuple[float, float, float, int]  # (score, start, end, frames) of one sign event
+
+class WindowDecider:
+    """Window mode's per-frame decisions (signrt-core ``live::WindowDecider``).
+
+    ``push`` returns True when the window is to be classified; then ``features`` gives its
+    input and ``decide`` takes the top-1. Settings out of range raise
+    signrt.errors.StreamOptionError; frames of another shape or dtype ShapeError.
+    """
+
+    def __init__(
+        self,
+        spec: Spec,
+        *,
+        stride: int,
+        threshold: float,
+        confirm: int,
+        cooldown: float,
+        min_frames: int,
+        require_hand: bool,
+        fps: float,
+    ) -> None: ...
+    def push(self, frame: npt.ArrayLike, timestamp: float | None = None) -> bool:
+        """Add one (543, 3) frame at ``timestamp`` (default previous + 1/fps)."""
+    def features(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Features (max_len, F) and mask (max_len,) of the window."""
+    def decide(self, label: str, score: float) -> Emit | None:
+        """The top-1 of the pending classification; the event it confirms, if any."""
+    def flush(self) -> bool: ...
+    def reset(self, clock: bool = False) -> None: ...
+    @property
+    def stride(self) -> int: ...
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def confirm(self) -> int: ...
+    @property
+    def cooldown(self) -> float: ...
+    @property
+    def min_frames(self) -> int: ...
+    @property
+    def require_hand(self) -> bool: ...
+    @property
+    def fps(self) -> float: ...
+    @property
+    def frames(self) -> int: ...
+    @property
+    def engine_calls(self) -> int: ...
+
+class SegmentDecider:
+    """Segment mode's per-frame decisions (signrt-core ``live::SegmentDecider``).
+
+    ``push`` (or ``flush``) returns True when a segment closed; then ``segment`` gives its
+    frames and ``decide`` takes the top-1 score.
+    """
+
+    def __init__(
+        self,
+        spec: Spec,
+        *,
+        threshold: float,
+        rest_frames: int,
+        motion_threshold: float | None,
+        motion_unit: str,
+        min_frames: int,
+        max_frames: int | None,
+        fps: float,
+    ) -> None: ...
+    def push(self, frame: npt.ArrayLike, timestamp: float | None = None) -> bool:
+        """Add one (543, 3) frame at ``timestamp`` (default previous + 1/fps)."""
+    def segment(self) -> npt.NDArray[np.floating[Any]]:
+        """The (n, 543, 3) frames of the segment to classify (float32 if all came so)."""
+    def decide(self, score: float) -> Emit | None:
+        """The top-1 score of the pending segment; its event if it reaches the threshold."""
+    def flush(self) -> bool: ...
+    def reset(self, clock: bool = False) -> None: ...
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def rest_frames(self) -> int: ...
+    @property
+    def motion_threshold(self) -> float: ...
+    @property
+    def motion_unit(self) -> str: ...
+    @property
+    def min_frames(self) -> int: ...
+    @property
+    def max_frames(self) -> int: ...
+    @property
+    def fps(self) -> float: ...
+    @property
+    def frames(self) -> int: ...
+    @property
+    def engine_calls(self) -> int: ...
+    @property
+    def open_frames(self) -> int: ...
 
 def softmax_topk(
     logits: npt.NDArray[np.float32], k: int

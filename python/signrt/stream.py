@@ -23,25 +23,29 @@ settings (``signrt.stream``, written by ``signrt tune-stream``) gives
 Each mode takes only its own options: an option of the other mode is rejected with a
 :class:`~signrt.errors.StreamOptionError`, never silently ignored.
 
+The per-frame state machines (hand gate, motion detection, stride, confirmation, threshold,
+cooldown and rest logic, the clock) run in the native core (``signrt-core``'s ``live``
+module, through :class:`signrt._native.WindowDecider` and
+:class:`signrt._native.SegmentDecider`): a frame that calls no engine costs one native call.
+This module runs the engine when the core says a window or a segment is ready, and turns the
+core's decisions into :class:`~signrt.results.Event` objects.
+
 The stream classifies through a :class:`Classifier` (a :class:`~signrt.recognizer.Recognizer`
 is one), so this module does not depend on the recognizer.
 """
 
 from __future__ import annotations
 
-import logging
-import math
+import numbers
 import threading
 import time
-from collections import deque
 from typing import Any, Final, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from . import layouts
-from .errors import ShapeError, StreamOptionError
-from .features import FeatureStream
+from . import _native
+from .errors import StreamOptionError
 from .results import Event, Latency, TopK
 from .spec import FeatureSpec
 
@@ -64,8 +68,6 @@ __all__ = [
     "WindowDecision",
 ]
 
-log = logging.getLogger(__name__)
-
 FloatArray = npt.NDArray[np.float32]
 StreamMode = Literal["window", "segment"]
 
@@ -79,11 +81,10 @@ _SEGMENT_MIN_FRAMES: Final = 6
 _REST_FRAMES: Final = 12
 #: Segment mode: hand motion per frame that counts as moving, in shoulder widths (the
 #: threshold that best separated signing from rest frames on INCLUDE validation streams)
-#: and in image units (the previous fixed threshold, for ``motion_unit="image"``).
-DEFAULT_MOTION_SHOULDER: Final = 0.020
-DEFAULT_MOTION_IMAGE: Final = 0.004
-#: Shoulder width (image units) assumed until a frame shows both shoulders.
-_NOMINAL_SHOULDER: Final = 0.25
+#: and in image units (the previous fixed threshold, for ``motion_unit="image"``); the
+#: native core's defaults.
+DEFAULT_MOTION_SHOULDER: Final[float] = _native.DEFAULT_MOTION_SHOULDER
+DEFAULT_MOTION_IMAGE: Final[float] = _native.DEFAULT_MOTION_IMAGE
 MOTION_UNITS: Final = ("shoulder", "image")
 MotionUnit = Literal["shoulder", "image"]
 
@@ -94,13 +95,7 @@ SEGMENT_OPTIONS: Final = ("rest_frames", "motion_threshold", "motion_unit", "max
 #: Options both modes take.
 COMMON_OPTIONS: Final = ("threshold", "min_frames", "fps", "top_k")
 
-_LEFT = slice(layouts.LEFT_HAND.start, layouts.LEFT_HAND.stop)
-_RIGHT = slice(layouts.RIGHT_HAND.start, layouts.RIGHT_HAND.stop)
-# wrist (0), middle-finger base (9) and tip (12) of each hand
-_HAND_PROBES: Final = tuple(h.start + k for h in (layouts.LEFT_HAND, layouts.RIGHT_HAND)
-                            for k in (0, 9, 12))  # fmt: skip
-_SHOULDER_L = layouts.POSE.start + 11
-_SHOULDER_R = layouts.POSE.start + 12
+_I64: Final = (-(2**63), 2**63 - 1)
 
 
 class Classifier(Protocol):
@@ -129,32 +124,28 @@ def _check(ok: bool, message: str) -> None:
         raise StreamOptionError(message)
 
 
+def _integer(name: str, value: Any) -> int:
+    """An integer option (an integral float such as 2.0 too), clamped to 64 bits."""
+    if isinstance(value, numbers.Integral):
+        v = int(value)
+    elif isinstance(value, numbers.Real) and float(value).is_integer():
+        v = int(float(value))
+    else:
+        raise StreamOptionError(f"{name} must be an integer, got {value!r}")
+    return min(max(v, _I64[0]), _I64[1])
+
+
+def _real(name: str, value: Any) -> float:
+    if not isinstance(value, numbers.Real):
+        raise StreamOptionError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
 def _classify(rec: Classifier, feats: FloatArray, mask: FloatArray, top_k: int
               ) -> tuple[TopK, float]:
     t0 = time.perf_counter()
     topk = rec.classify_features(feats[None], mask[None], top_k=top_k)[0]
     return topk, (time.perf_counter() - t0) * 1e3
-
-
-def _hand_centre(frame: npt.NDArray[Any], part: slice) -> npt.NDArray[np.float64] | None:
-    xy = frame[part, :2]
-    ok = np.isfinite(xy).all(axis=1)
-    if not ok.any():
-        return None
-    return xy[ok].mean(axis=0, dtype=np.float64)  # type: ignore[no-any-return]
-
-
-def _hand_visible(frame: npt.NDArray[Any]) -> bool:
-    """Whether a hand is in view.
-
-    A hand is in view when its wrist, middle-finger base or middle-finger tip has a finite
-    x (hand trackers report a hand whole or not at all; six scalar reads keep this at a
-    fraction of a microsecond).
-    """
-    a, b, c, d, e, f = _HAND_PROBES
-    isfin = math.isfinite
-    return (isfin(frame[a, 0]) or isfin(frame[d, 0]) or isfin(frame[b, 0])
-            or isfin(frame[e, 0]) or isfin(frame[c, 0]) or isfin(frame[f, 0]))  # fmt: skip
 
 
 # ------------------------------------------------------------------------ window mode
@@ -164,11 +155,11 @@ class WindowDecision:
     A classification below the threshold, another label, or a frame without a signer
     resets the run of confirmations. With ``require_hand`` (the default) a frame counts as
     having a signer only when a hand is visible: pose-only frames enter the window but are
-    never classified and break the run.
+    never classified and break the run. The per-frame decisions run in the native core
+    (:class:`signrt._native.WindowDecider`); the engine runs here, when a window is ready.
 
     Attributes:
-        stride, threshold, confirm, cooldown, min_frames, require_hand, top_k: The settings.
-        engine_calls: Classifications run so far.
+        top_k: Size of the events' top-k lists.
     """
 
     def __init__(
@@ -182,6 +173,7 @@ class WindowDecision:
         min_frames: int = _WINDOW_MIN_FRAMES,
         require_hand: bool = True,
         top_k: int = 5,
+        fps: float = 30.0,
     ) -> None:
         """Set up an empty window.
 
@@ -195,98 +187,87 @@ class WindowDecision:
             require_hand: Classify only frames with a visible hand (False: any selected
                 landmark, the pose alone included, counts as a signer).
             top_k: Size of the events' top-k lists.
+            fps: Frame rate assumed for frames pushed without a timestamp (> 0).
 
         Raises:
             StreamOptionError: On an option out of range.
         """
         _check(isinstance(require_hand, bool),
                f"require_hand must be true or false, got {require_hand!r}")
-        _check(stride >= 1, f"stride must be >= 1, got {stride}")
-        _check(confirm >= 1, f"confirm must be >= 1, got {confirm}")
-        _check(0.0 <= threshold <= 1.0, f"threshold must be in [0, 1], got {threshold}")
-        _check(cooldown >= 0, f"cooldown must be >= 0, got {cooldown}")
-        spec = rec.spec
         self._rec = rec
-        self.stride = stride
-        self.threshold = float(threshold)
-        self.confirm = confirm
-        self.cooldown = float(cooldown)
-        self.min_frames = min(max(1, min_frames), spec.max_len)
-        self.require_hand = require_hand
         self.top_k = top_k
-        self.engine_calls = 0
-        self._window = FeatureStream(spec)
-        self._ts: deque[float] = deque(maxlen=spec.max_len)
-        self._valid: deque[bool] = deque(maxlen=spec.max_len)
-        self.reset()
+        self._core = _native.WindowDecider(
+            rec.spec.native,
+            stride=_integer("stride", stride),
+            threshold=_real("threshold", threshold),
+            confirm=_integer("confirm", confirm),
+            cooldown=_real("cooldown", cooldown),
+            min_frames=_integer("min_frames", min_frames),
+            require_hand=require_hand,
+            fps=_real("fps", fps),
+        )
+
+    @property
+    def stride(self) -> int:
+        """Classify every ``stride`` frames."""
+        return int(self._core.stride)
+
+    @property
+    def threshold(self) -> float:
+        """Minimum probability of an emitted label."""
+        return float(self._core.threshold)
+
+    @property
+    def confirm(self) -> int:
+        """Consecutive confirming classifications needed."""
+        return int(self._core.confirm)
+
+    @property
+    def cooldown(self) -> float:
+        """Seconds before the same label may be emitted again."""
+        return float(self._core.cooldown)
+
+    @property
+    def min_frames(self) -> int:
+        """Frames with a signer needed before classifying (at most max_len)."""
+        return int(self._core.min_frames)
+
+    @property
+    def require_hand(self) -> bool:
+        """Whether only frames with a visible hand count as having a signer."""
+        return bool(self._core.require_hand)
+
+    @property
+    def engine_calls(self) -> int:
+        """Classifications run so far."""
+        return int(self._core.engine_calls)
 
     def reset(self) -> None:
         """Forget the window, the run of confirmations and the cooldowns."""
-        self._window.reset()
-        self._ts.clear()
-        self._valid.clear()
-        self._since_reset = 0
-        self._cand: str | None = None
-        self._streak = 0
-        self._streak_scores: list[float] = []
-        self._streak_start = 0.0
-        self._last_emit: dict[str, float] = {}
+        self._core.reset()
 
     def flush(self) -> list[Event]:
         """End of input: nothing is pending in window mode; the run of confirmations ends."""
-        self._streak, self._cand = 0, None
+        self._core.flush()
         return []
 
-    def push(self, frame: npt.NDArray[Any], ts: float, has_signer: bool) -> list[Event]:
-        """Add one frame; return the event it confirms, if any."""
-        if has_signer and self.require_hand:
-            has_signer = _hand_visible(frame)
-        self._window.push(frame)
-        self._ts.append(ts)
-        self._valid.append(has_signer)
-        self._since_reset += 1
-        if not has_signer:
-            self._streak, self._cand = 0, None
-            return []
-        if self._since_reset % self.stride != 0:
-            return []
-        n_valid = sum(self._valid)
-        if n_valid < self.min_frames:
-            return []
+    def push(self, frame: npt.ArrayLike, ts: float | None = None) -> list[Event]:
+        """Add one (543, 3) frame at ``ts`` seconds; return the event it confirms, if any."""
+        return self._classify() if self._core.push(frame, ts) else []
+
+    def _classify(self) -> list[Event]:
+        """Classify the ready window and pass the top-1 to the core's decision."""
         t0 = time.perf_counter()
-        feats, mask = self._window.features()
+        feats, mask = self._core.features()  # (max_len, F), (max_len,)
         pre_ms = (time.perf_counter() - t0) * 1e3
         topk, inf_ms = _classify(self._rec, feats, mask, self.top_k)
-        self.engine_calls += 1
         label, score = topk[0]
-        if score < self.threshold:
-            self._streak, self._cand = 0, None
+        got = self._core.decide(str(label), score)
+        if got is None:
             return []
-        if label != self._cand:
-            self._cand = label
-            self._streak = 0
-            self._streak_scores = []
-            self._streak_start = next(t for t, v in zip(self._ts, self._valid, strict=True) if v)
-        self._streak += 1
-        self._streak_scores.append(score)
-        if self._streak != self.confirm:
-            return []
-        last = self._last_emit.get(label)
-        if last is not None and ts - last < self.cooldown:
-            return []
-        self._last_emit[label] = ts
-        return [
-            Event(
-                kind="sign",
-                label=label,
-                score=float(np.mean(self._streak_scores)),
-                start=self._streak_start,
-                end=ts,
-                latency=Latency(pre_ms, inf_ms),
-                topk=topk,
-                frames=n_valid,
-            )
-        ]
+        mean, start, end, frames = got
+        return [Event(kind="sign", label=label, score=mean, start=start, end=end,
+                      latency=Latency(pre_ms, inf_ms), topk=topk, frames=frames)]  # fmt: skip
 
 
 # ----------------------------------------------------------------------- segment mode
@@ -300,12 +281,12 @@ class SegmentDecision:
     (``motion_unit="image"``). An active frame starts a segment; ``rest_frames`` inactive
     frames in a row end it; the segment without those trailing frames is classified as one
     clip and emitted if it has at least ``min_frames`` frames and its score is >=
-    ``threshold``. A segment reaching ``max_frames`` is classified at once.
+    ``threshold``. A segment reaching ``max_frames`` is classified at once. The per-frame
+    decisions run in the native core (:class:`signrt._native.SegmentDecider`); the engine
+    runs here, when a segment closes.
 
     Attributes:
-        rest_frames, motion_threshold, motion_unit, min_frames, max_frames, threshold,
-            top_k: Settings.
-        engine_calls: Classifications run so far.
+        top_k: Size of the events' top-k lists.
     """
 
     def __init__(
@@ -319,6 +300,7 @@ class SegmentDecision:
         min_frames: int = _SEGMENT_MIN_FRAMES,
         max_frames: int | None = None,
         top_k: int = 5,
+        fps: float = 30.0,
     ) -> None:
         """Set up with no open segment.
 
@@ -332,109 +314,90 @@ class SegmentDecision:
             min_frames: Shortest segment that is classified.
             max_frames: Longest segment (default 4 x max_len).
             top_k: Size of the events' top-k lists.
+            fps: Frame rate assumed for frames pushed without a timestamp (> 0).
 
         Raises:
             StreamOptionError: On an option out of range.
         """
-        _check(motion_unit in MOTION_UNITS,
+        _check(isinstance(motion_unit, str),
                f"motion_unit must be 'shoulder' or 'image', got {motion_unit!r}")
-        if motion_threshold is None:
-            motion_threshold = (
-                DEFAULT_MOTION_SHOULDER if motion_unit == "shoulder" else DEFAULT_MOTION_IMAGE
-            )
-        _check(rest_frames >= 1, f"rest_frames must be >= 1, got {rest_frames}")
-        _check(0.0 <= threshold <= 1.0, f"threshold must be in [0, 1], got {threshold}")
-        _check(motion_threshold >= 0, f"motion_threshold must be >= 0, got {motion_threshold}")
         self._rec = rec
-        self.threshold = float(threshold)
-        self.rest_frames = rest_frames
-        self.motion_threshold = float(motion_threshold)
-        self.motion_unit: MotionUnit = motion_unit
-        self.min_frames = max(1, min_frames)
-        self.max_frames = max(1, max_frames if max_frames is not None else 4 * rec.spec.max_len)
         self.top_k = top_k
-        self.engine_calls = 0
-        self.reset()
+        self._core = _native.SegmentDecider(
+            rec.spec.native,
+            threshold=_real("threshold", threshold),
+            rest_frames=_integer("rest_frames", rest_frames),
+            motion_threshold=(None if motion_threshold is None
+                              else _real("motion_threshold", motion_threshold)),
+            motion_unit=motion_unit,
+            min_frames=_integer("min_frames", min_frames),
+            max_frames=None if max_frames is None else _integer("max_frames", max_frames),
+            fps=_real("fps", fps),
+        )  # fmt: skip
+
+    @property
+    def threshold(self) -> float:
+        """Minimum probability of an emitted label."""
+        return float(self._core.threshold)
+
+    @property
+    def rest_frames(self) -> int:
+        """Inactive frames that end a segment."""
+        return int(self._core.rest_frames)
+
+    @property
+    def motion_threshold(self) -> float:
+        """Hand-centre displacement per frame that counts as moving, in ``motion_unit``."""
+        return float(self._core.motion_threshold)
+
+    @property
+    def motion_unit(self) -> MotionUnit:
+        """``shoulder`` or ``image``."""
+        return "image" if self._core.motion_unit == "image" else "shoulder"
+
+    @property
+    def min_frames(self) -> int:
+        """Shortest segment that is classified."""
+        return int(self._core.min_frames)
+
+    @property
+    def max_frames(self) -> int:
+        """Longest segment."""
+        return int(self._core.max_frames)
+
+    @property
+    def engine_calls(self) -> int:
+        """Classifications run so far."""
+        return int(self._core.engine_calls)
 
     def reset(self) -> None:
         """Drop the open segment and the remembered shoulder width."""
-        self._seg: list[npt.NDArray[Any]] = []
-        self._seg_ts: list[float] = []
-        self._quiet = 0
-        self._prev_hands: tuple[Any, Any] = (None, None)
-        self._shoulder = _NOMINAL_SHOULDER
+        self._core.reset()
 
     def flush(self) -> list[Event]:
         """End of input: classify the open segment, if any."""
-        return self._close(trim=self._quiet) if self._seg else []
+        return self._classify() if self._core.flush() else []
 
-    def _limit(self, frame: npt.NDArray[Any]) -> float:
-        """The displacement (image units) above which this frame's hands move."""
-        if self.motion_unit == "image":
-            return self.motion_threshold
-        dx = float(frame[_SHOULDER_L, 0]) - float(frame[_SHOULDER_R, 0])
-        dy = float(frame[_SHOULDER_L, 1]) - float(frame[_SHOULDER_R, 1])
-        w = math.hypot(dx, dy)
-        if w > 1e-6:  # False for NaN (a shoulder not seen): keep the last width
-            self._shoulder = w
-        return self.motion_threshold * self._shoulder
+    def push(self, frame: npt.ArrayLike, ts: float | None = None) -> list[Event]:
+        """Add one (543, 3) frame at ``ts`` seconds; return its closed segment's event."""
+        return self._classify() if self._core.push(frame, ts) else []
 
-    def push(self, frame: npt.NDArray[Any], ts: float, has_signer: bool) -> list[Event]:
-        """Add one frame; return the event of the segment it closes, if any."""
-        hands = (_hand_centre(frame, _LEFT), _hand_centre(frame, _RIGHT))
-        moving = False
-        if hands[0] is not None or hands[1] is not None:
-            limit = self._limit(frame)
-            moving = any(
-                prev is not None and cur is not None
-                and float(np.hypot(*(cur - prev))) > limit
-                for prev, cur in zip(self._prev_hands, hands, strict=True)
-            )  # fmt: skip
-        self._prev_hands = hands
-        if not self._seg:
-            if moving:
-                self._seg = [np.array(frame, copy=True)]
-                self._seg_ts = [ts]
-                self._quiet = 0
-            return []
-        self._seg.append(np.array(frame, copy=True))
-        self._seg_ts.append(ts)
-        self._quiet = 0 if moving else self._quiet + 1
-        if self._quiet >= self.rest_frames:
-            return self._close(trim=self._quiet)
-        if len(self._seg) >= self.max_frames:
-            return self._close(trim=0)
-        return []
-
-    def _close(self, trim: int) -> list[Event]:
-        n = len(self._seg) - trim
-        frames, stamps = self._seg[:n], self._seg_ts[:n]
-        self._seg, self._seg_ts, self._quiet = [], [], 0
-        if n < self.min_frames:
-            log.debug("segment of %d frames is shorter than min_frames; ignored", n)
-            return []
+    def _classify(self) -> list[Event]:
+        """Classify the closed segment and pass the top-1 score to the core's decision."""
+        frames = self._core.segment()  # (n, 543, 3), float32 when every frame was
         t0 = time.perf_counter()
-        feats, mask = self._rec.preprocess(np.stack(frames))
+        feats, mask = self._rec.preprocess(frames)  # (L, F), (L,)
         pre_ms = (time.perf_counter() - t0) * 1e3
         if not mask.any():
             return []
         topk, inf_ms = _classify(self._rec, feats, mask, self.top_k)
-        self.engine_calls += 1
         label, score = topk[0]
-        if score < self.threshold:
+        got = self._core.decide(score)
+        if got is None:
             return []
-        return [
-            Event(
-                kind="sign",
-                label=label,
-                score=score,
-                start=stamps[0],
-                end=stamps[-1],
-                latency=Latency(pre_ms, inf_ms),
-                topk=topk,
-                frames=n,
-            )
-        ]
+        score, start, end, n = got
+        return [Event(kind="sign", label=label, score=score, start=start, end=end,
+                      latency=Latency(pre_ms, inf_ms), topk=topk, frames=n)]  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- stream
@@ -452,8 +415,6 @@ class Stream:
         mode: ``window`` or ``segment``.
         decision: The mode's :class:`WindowDecision` or :class:`SegmentDecision`; its
             attributes are the settings in use.
-        fps: Frame rate assumed for frames pushed without a timestamp.
-        frames: Frames pushed so far.
         events: Events emitted so far.
     """
 
@@ -501,7 +462,6 @@ class Stream:
         """
         _check(mode in ("window", "segment"),
                f"mode must be 'window' or 'segment', got {mode!r}")
-        _check(fps > 0, f"fps must be > 0, got {fps}")
         _check(top_k is None or top_k >= 1, f"top_k must be >= 1, got {top_k}")
         given = {"stride": stride, "confirm": confirm, "cooldown": cooldown,
                  "require_hand": require_hand, "rest_frames": rest_frames,
@@ -515,7 +475,6 @@ class Stream:
                f"{'' if len(wrong) == 1 else 's'}; mode {mode!r} takes {', '.join(own)} "
                "(and threshold, min_frames, fps, top_k)")
         self.mode: StreamMode = mode
-        self.fps = float(fps)
         k = top_k or recognizer.top_k
         self.decision: WindowDecision | SegmentDecision
         if mode == "window":
@@ -528,6 +487,7 @@ class Stream:
                 min_frames=min_frames if min_frames is not None else _WINDOW_MIN_FRAMES,
                 require_hand=require_hand if require_hand is not None else True,
                 top_k=k,
+                fps=fps,
             )
         else:
             self.decision = SegmentDecision(
@@ -539,14 +499,23 @@ class Stream:
                 min_frames=min_frames if min_frames is not None else _SEGMENT_MIN_FRAMES,
                 max_frames=max_frames,
                 top_k=k,
+                fps=fps,
             )
-        spec = recognizer.spec
-        self._landmarks = np.asarray(spec.landmarks, dtype=np.intp)
-        self._coords = spec.coords
+        self._core = self.decision._core
+        self._push = self._core.push
+        self._classify = self.decision._classify
         self._lock = threading.Lock()
-        self._last_ts: float | None = None
-        self.frames = 0
         self.events = 0
+
+    @property
+    def fps(self) -> float:
+        """Frame rate assumed for frames pushed without a timestamp."""
+        return float(self._core.fps)
+
+    @property
+    def frames(self) -> int:
+        """Frames pushed so far."""
+        return int(self._core.frames)
 
     @property
     def engine_calls(self) -> int:
@@ -571,16 +540,7 @@ class Stream:
     def reset(self) -> None:
         """Forget the window, the current segment and the cooldowns (e.g. a new session)."""
         with self._lock:
-            self.decision.reset()
-            self._last_ts = None
-
-    def _timestamp(self, timestamp: float | None) -> float:
-        if timestamp is None:
-            ts = 0.0 if self._last_ts is None else self._last_ts + 1.0 / self.fps
-        else:
-            ts = float(timestamp)
-        self._last_ts = ts
-        return ts
+            self._core.reset(clock=True)
 
     def push(self, frame: npt.ArrayLike, timestamp: float | None = None) -> list[Event]:
         """Add one frame; return the events it completes (usually none).
@@ -593,18 +553,12 @@ class Stream:
             Events decided by this frame, oldest first.
 
         Raises:
-            ShapeError: If the frame is not (543, 3).
+            ShapeError: If the frame is not (543, 3) or not real-valued.
         """
-        f = np.asarray(frame)
-        if f.shape != (layouts.NUM_LANDMARKS, 3):
-            raise ShapeError(
-                f"expected one frame of shape ({layouts.NUM_LANDMARKS}, 3), got {f.shape}"
-            )
         with self._lock:
-            ts = self._timestamp(timestamp)
-            self.frames += 1
-            has_signer = bool(np.isfinite(f[self._landmarks, : self._coords]).any())
-            out = self.decision.push(f, ts, has_signer)
+            if not self._push(frame, timestamp):
+                return []
+            out = self._classify()
             self.events += len(out)
             return out
 

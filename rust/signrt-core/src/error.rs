@@ -19,6 +19,10 @@ pub enum Error {
     /// An input array has the wrong length / shape.
     #[error("{0}")]
     Shape(String),
+    /// A stream decision setting is out of range (`stride` 0, a threshold outside [0, 1],
+    /// ...); the message names the setting, what was expected and what was given.
+    #[error("{0}")]
+    Setting(String),
     /// A model (or its engine) produced output that cannot be used.
     #[error("{0}")]
     Model(String),

@@ -5,6 +5,8 @@
 //! * [`preprocess`] / [`preprocess_batch`]: a clip (a (T, 543, 3) view of any strides) →
 //!   features (max_len × F) and mask (max_len), many clips in parallel with rayon.
 //! * [`Stream`]: a sliding window of the last max_len frames with O(P·C) `push`.
+//! * [`live`]: the per-frame decisions of a live stream ([`WindowDecider`],
+//!   [`SegmentDecider`]): when to classify, and which sign events to emit.
 //!
 //! Non-finite input values (NaN, ±inf) are missing landmarks; the output is always finite.
 
@@ -17,6 +19,7 @@ pub mod doc;
 pub mod error;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
+pub mod live;
 pub mod preprocess;
 pub mod scores;
 #[cfg(target_arch = "x86_64")]
@@ -26,6 +29,10 @@ pub mod stream;
 
 pub use doc::Doc;
 pub use error::{Error, Result};
+pub use live::{
+    Clock, Emit, MotionUnit, SegmentDecider, SegmentSettings, SegmentView, WindowDecider,
+    WindowSettings,
+};
 pub use ndarray;
 pub use preprocess::{
     preprocess, preprocess_batch, preprocess_batch_into, preprocess_into, preprocess_with_scratch,

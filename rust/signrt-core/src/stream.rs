@@ -73,6 +73,20 @@ fn frame_view<S>(x: &[S]) -> Result<ArrayView2<'_, S>> {
     })
 }
 
+/// The (543, 3) check of a frame view, and the fastest way to read it.
+///
+/// # Errors
+/// [`Error::Shape`] if the frame is not (543, 3).
+pub(crate) fn checked_frame<S: Sample>(frame: ArrayView2<'_, S>) -> Result<FrameView<'_, S>> {
+    if frame.shape() != [NUM_LANDMARKS, NUM_COORDS] {
+        return Err(Error::Shape(format!(
+            "expected a frame of shape ({NUM_LANDMARKS}, {NUM_COORDS}), got {:?}",
+            frame.shape()
+        )));
+    }
+    Ok(FrameView::of(frame))
+}
+
 /// Per-channel partial sums of selected values about the pivot.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Moments {
@@ -281,25 +295,20 @@ impl Stream {
     }
 
     /// Append one frame (a (543, 3) view of any strides), evicting the oldest when the
-    /// window is full.
+    /// window is full. Returns whether the frame has a selected value (a finite value of a
+    /// selected landmark in one of the spec's coordinates).
     ///
     /// # Errors
     /// [`Error::Shape`] if the frame is not (543, 3).
-    pub fn push(&mut self, frame: FrameRef<'_>) -> Result<()> {
+    pub fn push(&mut self, frame: FrameRef<'_>) -> Result<bool> {
         match frame {
-            FrameRef::F32(x) => self.push_view(x),
-            FrameRef::F64(x) => self.push_view(x),
+            FrameRef::F32(x) => Ok(self.push_frame(&checked_frame(x)?)),
+            FrameRef::F64(x) => Ok(self.push_frame(&checked_frame(x)?)),
         }
     }
 
-    fn push_view<S: Sample>(&mut self, frame: ArrayView2<'_, S>) -> Result<()> {
-        if frame.shape() != [NUM_LANDMARKS, NUM_COORDS] {
-            return Err(Error::Shape(format!(
-                "expected a frame of shape ({NUM_LANDMARKS}, {NUM_COORDS}), got {:?}",
-                frame.shape()
-            )));
-        }
-        let frame = FrameView::of(frame);
+    /// [`Stream::push`] of a frame already checked and viewed.
+    pub(crate) fn push_frame<S: Sample>(&mut self, frame: &FrameView<'_, S>) -> bool {
         let slot = if self.len < self.cap {
             let s = (self.head + self.len) % self.cap;
             self.len += 1;
@@ -356,7 +365,7 @@ impl Stream {
         if self.since_refresh >= self.cap {
             self.refresh();
         }
-        Ok(())
+        any
     }
 
     fn evict(&mut self, slot: usize) {

@@ -32,7 +32,8 @@ use pyo3::types::{
     PyString, PyTuple, PyType,
 };
 use signrt_core::{
-    ClipRef, Doc, Error, FeatureSpec, FrameRef, Normalize, NUM_COORDS, NUM_LANDMARKS,
+    ClipRef, Doc, Error, FeatureSpec, FrameRef, MotionUnit, Normalize, SegmentDecider,
+    SegmentSettings, SegmentView, WindowDecider, WindowSettings, NUM_COORDS, NUM_LANDMARKS,
 };
 
 // ------------------------------------------------------------------------------ errors
@@ -44,6 +45,7 @@ mod py_errors {
     pyo3::import_exception!(signrt.errors, ShapeError);
     pyo3::import_exception!(signrt.errors, ModelError);
     pyo3::import_exception!(signrt.errors, AllocationError);
+    pyo3::import_exception!(signrt.errors, StreamOptionError);
 }
 
 /// Import `signrt.errors`, check that each class the extension raises is a `SignrtError`,
@@ -51,7 +53,13 @@ mod py_errors {
 fn import_error_classes(py: Python<'_>) -> PyResult<()> {
     let module = py.import("signrt.errors")?;
     let base = module.getattr("SignrtError")?.cast_into::<PyType>()?;
-    for name in ["SpecError", "ShapeError", "ModelError", "AllocationError"] {
+    for name in [
+        "SpecError",
+        "ShapeError",
+        "ModelError",
+        "AllocationError",
+        "StreamOptionError",
+    ] {
         let class = module.getattr(name)?.cast_into::<PyType>()?;
         if !class.is_subclass(&base)? {
             return Err(PyImportError::new_err(format!(
@@ -66,6 +74,7 @@ fn import_error_classes(py: Python<'_>) -> PyResult<()> {
         py.get_type::<py_errors::ShapeError>(),
         py.get_type::<py_errors::ModelError>(),
         py.get_type::<py_errors::AllocationError>(),
+        py.get_type::<py_errors::StreamOptionError>(),
     );
     Ok(())
 }
@@ -84,6 +93,7 @@ fn core_error(_py: Python<'_>, err: Error) -> PyErr {
         Error::Shape(msg) => py_errors::ShapeError::new_err(msg),
         Error::Model(msg) => py_errors::ModelError::new_err(msg),
         Error::Alloc(msg) => py_errors::AllocationError::new_err(msg),
+        Error::Setting(msg) => py_errors::StreamOptionError::new_err(msg),
         Error::Internal(msg) => {
             py_errors::SignrtError::new_err(format!("signrt internal error: {msg}"))
         }
@@ -703,7 +713,7 @@ impl PyStream {
     fn push(&self, py: Python<'_>, frame: &Bound<'_, PyAny>) -> PyResult<()> {
         let data = landmarks(frame, true, "")?;
         let view = data.frame();
-        let outcome = guard(|| lock(&self.inner).push(view));
+        let outcome = guard(|| lock(&self.inner).push(view).map(drop));
         finish(py, outcome)
     }
 
@@ -746,6 +756,276 @@ impl PyStream {
             s.capacity(),
             s.num_valid()
         )
+    }
+}
+
+// ------------------------------------------------------------------------ decisions
+/// A sign event decided by the core: (score, start, end, frames).
+type PyEmit = Option<(f64, f64, f64, usize)>;
+
+fn emit(e: Option<signrt_core::Emit>) -> PyEmit {
+    e.map(|e| (e.score, e.start, e.end, e.frames))
+}
+
+/// Window mode's per-frame decisions (signrt-core `WindowDecider`): `push` says when the
+/// window is to be classified; `decide` takes the top-1 and returns the event, if any.
+#[pyclass(frozen, name = "WindowDecider", module = "signrt._native")]
+struct PyWindowDecider {
+    spec: Arc<FeatureSpec>,
+    inner: Mutex<WindowDecider>,
+}
+
+#[pymethods]
+impl PyWindowDecider {
+    #[new]
+    #[pyo3(signature = (spec, *, stride, threshold, confirm, cooldown, min_frames, require_hand, fps))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        spec: &Bound<'_, PySpec>,
+        stride: i64,
+        threshold: f64,
+        confirm: i64,
+        cooldown: f64,
+        min_frames: i64,
+        require_hand: bool,
+        fps: f64,
+    ) -> PyResult<Self> {
+        let spec = Arc::clone(&spec.get().inner);
+        let decider = finish(
+            py,
+            guard(|| {
+                let s = WindowSettings::new(
+                    stride,
+                    threshold,
+                    confirm,
+                    cooldown,
+                    min_frames,
+                    require_hand,
+                    spec.max_len(),
+                )?;
+                WindowDecider::new((*spec).clone(), s, fps)
+            }),
+        )?;
+        Ok(PyWindowDecider {
+            spec,
+            inner: Mutex::new(decider),
+        })
+    }
+
+    /// Add one (543, 3) frame (any strides, read in place) at `timestamp` (default: the
+    /// previous one + 1/fps); whether the window is to be classified now.
+    #[pyo3(signature = (frame, timestamp = None))]
+    fn push(
+        &self,
+        py: Python<'_>,
+        frame: &Bound<'_, PyAny>,
+        timestamp: Option<f64>,
+    ) -> PyResult<bool> {
+        let data = landmarks(frame, true, "")?;
+        let view = data.frame();
+        finish(py, guard(|| lock(&self.inner).push(view, timestamp)))
+    }
+
+    /// Features of the window; equal to preprocess() of its frames.
+    fn features<'py>(&self, py: Python<'py>) -> PyResult<Features<'py>> {
+        let (l, f) = (self.spec.max_len(), self.spec.num_features());
+        let inner = &self.inner;
+        compute_outputs(py, Ix2(l, f), Ix1(l), |fs, ms| {
+            lock(inner).features_into(fs, ms)
+        })
+    }
+
+    /// The top-1 of the classification the last push asked for; the event
+    /// (score, start, end, frames) it confirms, or None.
+    fn decide(&self, py: Python<'_>, label: &str, score: f64) -> PyResult<PyEmit> {
+        finish(
+            py,
+            guard(|| lock(&self.inner).decide(label, score).map(emit)),
+        )
+    }
+
+    /// End of input: the run of confirmations ends (never a classification: False).
+    fn flush(&self) -> bool {
+        lock(&self.inner).flush()
+    }
+
+    /// Forget the window, the run of confirmations and the cooldowns (and the clock).
+    #[pyo3(signature = (clock = false))]
+    fn reset(&self, clock: bool) {
+        lock(&self.inner).reset(clock);
+    }
+
+    #[getter]
+    fn stride(&self) -> u64 {
+        lock(&self.inner).settings().stride
+    }
+    #[getter]
+    fn threshold(&self) -> f64 {
+        lock(&self.inner).settings().threshold
+    }
+    #[getter]
+    fn confirm(&self) -> u64 {
+        lock(&self.inner).settings().confirm
+    }
+    #[getter]
+    fn cooldown(&self) -> f64 {
+        lock(&self.inner).settings().cooldown
+    }
+    #[getter]
+    fn min_frames(&self) -> usize {
+        lock(&self.inner).settings().min_frames
+    }
+    #[getter]
+    fn require_hand(&self) -> bool {
+        lock(&self.inner).settings().require_hand
+    }
+    #[getter]
+    fn fps(&self) -> f64 {
+        lock(&self.inner).clock().fps()
+    }
+    /// Frames pushed so far.
+    #[getter]
+    fn frames(&self) -> u64 {
+        lock(&self.inner).clock().frames()
+    }
+    /// Classifications decided so far.
+    #[getter]
+    fn engine_calls(&self) -> u64 {
+        lock(&self.inner).engine_calls()
+    }
+}
+
+/// Segment mode's per-frame decisions (signrt-core `SegmentDecider`): `push` says when a
+/// segment closed; `segment` gives its frames; `decide` takes the top-1 score.
+#[pyclass(frozen, name = "SegmentDecider", module = "signrt._native")]
+struct PySegmentDecider {
+    inner: Mutex<SegmentDecider>,
+}
+
+#[pymethods]
+impl PySegmentDecider {
+    #[new]
+    #[pyo3(signature = (spec, *, threshold, rest_frames, motion_threshold, motion_unit, min_frames, max_frames, fps))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        spec: &Bound<'_, PySpec>,
+        threshold: f64,
+        rest_frames: i64,
+        motion_threshold: Option<f64>,
+        motion_unit: &str,
+        min_frames: i64,
+        max_frames: Option<i64>,
+        fps: f64,
+    ) -> PyResult<Self> {
+        let max_len = spec.get().inner.max_len();
+        let decider = finish(
+            py,
+            guard(|| {
+                let unit = MotionUnit::from_name(motion_unit)?;
+                let s = SegmentSettings::new(
+                    threshold,
+                    rest_frames,
+                    motion_threshold,
+                    unit,
+                    min_frames,
+                    max_frames,
+                    max_len,
+                )?;
+                SegmentDecider::new(s, fps)
+            }),
+        )?;
+        Ok(PySegmentDecider {
+            inner: Mutex::new(decider),
+        })
+    }
+
+    /// Add one (543, 3) frame (any strides, read in place) at `timestamp` (default: the
+    /// previous one + 1/fps); whether it closed a segment to classify.
+    #[pyo3(signature = (frame, timestamp = None))]
+    fn push(
+        &self,
+        py: Python<'_>,
+        frame: &Bound<'_, PyAny>,
+        timestamp: Option<f64>,
+    ) -> PyResult<bool> {
+        let data = landmarks(frame, true, "")?;
+        let view = data.frame();
+        finish(py, guard(|| lock(&self.inner).push(view, timestamp)))
+    }
+
+    /// The frames of the segment to classify, (n, 543, 3), float32 when every frame came
+    /// as float32, else float64 (n = 0: none pending).
+    fn segment<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let inner = lock(&self.inner);
+        let (values, n) = inner.segment();
+        let shape = [n, NUM_LANDMARKS, NUM_COORDS];
+        Ok(match values {
+            SegmentView::F32(v) => PyArray1::from_slice(py, v).reshape(shape)?.into_any(),
+            SegmentView::F64(v) => PyArray1::from_slice(py, v).reshape(shape)?.into_any(),
+        })
+    }
+
+    /// The top-1 score of the pending segment; its event (score, start, end, frames) if
+    /// the score reaches the threshold, else None.
+    fn decide(&self, py: Python<'_>, score: f64) -> PyResult<PyEmit> {
+        finish(py, guard(|| lock(&self.inner).decide(score).map(emit)))
+    }
+
+    /// End of input: close the open segment; whether it is to be classified.
+    fn flush(&self) -> bool {
+        lock(&self.inner).flush()
+    }
+
+    /// Drop the open segment and the remembered shoulder width (and the clock).
+    #[pyo3(signature = (clock = false))]
+    fn reset(&self, clock: bool) {
+        lock(&self.inner).reset(clock);
+    }
+
+    #[getter]
+    fn threshold(&self) -> f64 {
+        lock(&self.inner).settings().threshold
+    }
+    #[getter]
+    fn rest_frames(&self) -> u64 {
+        lock(&self.inner).settings().rest_frames
+    }
+    #[getter]
+    fn motion_threshold(&self) -> f64 {
+        lock(&self.inner).settings().motion_threshold
+    }
+    #[getter]
+    fn motion_unit(&self) -> &'static str {
+        lock(&self.inner).settings().motion_unit.name()
+    }
+    #[getter]
+    fn min_frames(&self) -> usize {
+        lock(&self.inner).settings().min_frames
+    }
+    #[getter]
+    fn max_frames(&self) -> usize {
+        lock(&self.inner).settings().max_frames
+    }
+    #[getter]
+    fn fps(&self) -> f64 {
+        lock(&self.inner).clock().fps()
+    }
+    /// Frames pushed so far.
+    #[getter]
+    fn frames(&self) -> u64 {
+        lock(&self.inner).clock().frames()
+    }
+    /// Classifications decided so far.
+    #[getter]
+    fn engine_calls(&self) -> u64 {
+        lock(&self.inner).engine_calls()
+    }
+    /// Frames in the open segment (0: none open).
+    #[getter]
+    fn open_frames(&self) -> usize {
+        lock(&self.inner).open_frames()
     }
 }
 
@@ -796,10 +1076,20 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_LEN_LIMIT", signrt_core::MAX_LEN_LIMIT)?;
     m.add("MAX_LAGS", signrt_core::MAX_LAGS)?;
     m.add("MAX_VALUES_PER_CLIP", signrt_core::MAX_VALUES_PER_CLIP)?;
+    m.add(
+        "DEFAULT_MOTION_SHOULDER",
+        signrt_core::live::DEFAULT_MOTION_SHOULDER,
+    )?;
+    m.add(
+        "DEFAULT_MOTION_IMAGE",
+        signrt_core::live::DEFAULT_MOTION_IMAGE,
+    )?;
     // The vector instruction set of the preprocessing hot path (baseline, avx2, avx512).
     m.add("simd", signrt_core::Isa::active().name())?;
     m.add_class::<PySpec>()?;
     m.add_class::<PyStream>()?;
+    m.add_class::<PyWindowDecider>()?;
+    m.add_class::<PySegmentDecider>()?;
     m.add_function(wrap_pyfunction!(preprocess, m)?)?;
     m.add_function(wrap_pyfunction!(preprocess_batch, m)?)?;
     m.add_function(wrap_pyfunction!(softmax_topk, m)?)?;
