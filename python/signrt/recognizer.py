@@ -114,6 +114,8 @@ class Recognizer:
         # Softmax + top-k of a batch in one native call (a few µs even with the caches cold
         # after an engine call); it raises ModelError on a non-finite logit.
         self._scores: SoftmaxTopK = _native.softmax_topk
+        # Calibration (signrt.model "calibration"): logits / T before the softmax.
+        self._temperature = model.temperature
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -124,6 +126,15 @@ class Recognizer:
     def spec(self) -> FeatureSpec:
         """The model's FeatureSpec."""
         return self.model.spec
+
+    @property
+    def temperature(self) -> float:
+        """The model's calibration temperature (1.0: the model carries none).
+
+        Every probability this recognizer reports, and so every stream threshold, is
+        ``softmax(logits / temperature)``.
+        """
+        return self._temperature
 
     @property
     def info(self) -> dict[str, Any]:
@@ -172,7 +183,8 @@ class Recognizer:
     ) -> list[TopK]:
         """Run the engine on preprocessed features and return the top-k of each row.
 
-        The batch is first trimmed to a bucket (:meth:`trim`).
+        The batch is first trimmed to a bucket (:meth:`trim`); the probabilities are
+        calibrated (``softmax(logits / temperature)``, see :attr:`temperature`).
 
         Args:
             features: (B, L, F) float32.
@@ -186,6 +198,8 @@ class Recognizer:
             ModelError: If the model returns a non-finite logit.
         """
         logits = self.engine.run(*self.trim(features, mask))  # (B, K)
+        if self._temperature != 1.0:
+            logits = np.ascontiguousarray(logits / np.float32(self._temperature))  # (B, K)
         labels = self._labels
         rows = self._scores(logits, top_k or self.top_k)  # B lists of (class, probability)
         return [tuple([(labels[i], p) for i, p in row]) for row in rows]
