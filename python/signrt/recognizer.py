@@ -35,7 +35,7 @@ import numpy.typing as npt
 from . import _native
 from .errors import ModelError, OptionError, StreamOptionError
 from .features import Preprocessor
-from .results import Event, Latency, Prediction, TopK
+from .results import BACKGROUND_LABEL, Event, Latency, Prediction, TopK
 from .runtime.engines import Engine, create_engine
 from .runtime.model import ModelFile, bucket_length, load_model_file
 from .runtime.options import EngineOptions
@@ -214,7 +214,8 @@ class Recognizer:
 
         Returns:
             The prediction; ``no_signer`` (and no engine call) when the clip has no frame
-            with a selected landmark.
+            with a selected landmark; ``unknown`` when the top-1 is the model's background
+            class.
 
         Raises:
             ShapeError: If the clip is not (T, 543, 3).
@@ -227,7 +228,8 @@ class Recognizer:
         topk = self.classify_features(feats[None], mask[None], top_k=top_k)[0]
         t2 = time.perf_counter()
         return Prediction(
-            topk[0][0], topk[0][1], topk, False, Latency((t1 - t0) * 1e3, (t2 - t1) * 1e3)
+            topk[0][0], topk[0][1], topk, False, Latency((t1 - t0) * 1e3, (t2 - t1) * 1e3),
+            unknown=topk[0][0] == BACKGROUND_LABEL,
         )
 
     def predict_batch(
@@ -264,7 +266,7 @@ class Recognizer:
         return [
             Prediction(None, 0.0, (), True, lat)
             if r is None
-            else Prediction(r[0][0], r[0][1], r, False, lat)
+            else Prediction(r[0][0], r[0][1], r, False, lat, unknown=r[0][0] == BACKGROUND_LABEL)
             for r in results
         ]
 

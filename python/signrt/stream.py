@@ -42,7 +42,7 @@ import numpy.typing as npt
 from . import layouts
 from .errors import ShapeError, StreamOptionError
 from .features import FeatureStream
-from .results import Event, Latency, TopK
+from .results import BACKGROUND_LABEL, Event, Latency, TopK
 from .spec import FeatureSpec
 
 __all__ = [
@@ -259,7 +259,7 @@ class WindowDecision:
         topk, inf_ms = _classify(self._rec, feats, mask, self.top_k)
         self.engine_calls += 1
         label, score = topk[0]
-        if score < self.threshold:
+        if score < self.threshold or label == BACKGROUND_LABEL:  # the background: no sign
             self._streak, self._cand = 0, None
             return []
         if label != self._cand:
@@ -421,7 +421,7 @@ class SegmentDecision:
         topk, inf_ms = _classify(self._rec, feats, mask, self.top_k)
         self.engine_calls += 1
         label, score = topk[0]
-        if score < self.threshold:
+        if score < self.threshold or label == BACKGROUND_LABEL:  # the background: no sign
             return []
         return [
             Event(
