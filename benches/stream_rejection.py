@@ -500,7 +500,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"Model `{Path(r['model']).name}` ({r['model_info']['architecture']}, "
         f"{len(r['labels'])} signs). {r['note']}",
         "",
-        f"Temperature fitted on the validation clips: **T = {r['temperature']:.3f}** "
+        f"Temperature ({r.get('temperature_source', 'fitted on the validation clips')}, "
+        f"fitted on the validation clips): **T = {r['temperature']:.3f}** "
         f"(validation NLL {iso['val']['nll_T1']:.3f} → {iso['val']['nll_T']:.3f}, ECE "
         f"{iso['val']['ece_T1']:.3f} → {iso['val']['ece_T']:.3f}; test NLL "
         f"{iso['test']['nll_T1']:.3f} → {iso['test']['nll_T']:.3f}, ECE "
@@ -539,6 +540,22 @@ def markdown(r: dict[str, Any]) -> str:
     for name, res in r["results"].items():
         lines.append(f"| {name} | " + " | ".join(
             f"{_f(res['test_by_rest_kind'][k]['f1'])}" for k in REST_KINDS) + " |")  # fmt: skip
+    diag = r.get("segment_diagnosis") or {}
+    if diag:
+        lines += ["", "Segment mode, why in-vocabulary test signs are missed (per sign: no "
+                  "segment overlaps it; the best-overlapping segment's top-1 is another sign, "
+                  "alone or merged with a neighbour; right label below the threshold; found), "
+                  "and the share of the sign the segment covers:", "",
+                  "| settings | score | signs | no segment | wrong label | merged | below "
+                  "threshold | found | mean cover | extra frames |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for name, d in diag.items():
+            settings = ", ".join(f"{k}={v}" for k, v in d["params"].items())
+            lines.append(
+                f"| {name}: {settings} | {d['score']} | {d['signs']} | {d['no_segment']} | "
+                f"{d['wrong_label']} | {d['merged']} | {d['below_threshold']} | {d['found']} | "
+                f"{_f(d['mean_cover'], 2)} | {_f(d['mean_extra_frames'], 1)} |"
+            )
     lines += ["", f"Instruction set of the preprocessing: {r['environment']['simd']} "
               f"({r['environment']['machine']}). Wall time {r['wall_s']:.0f} s.", ""]  # fmt: skip
     return "\n".join(lines)

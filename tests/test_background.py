@@ -111,6 +111,17 @@ def test_background_data_command(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert sorted(p.name for p in out.iterdir()) == sorted({*labels, BACKGROUND_LABEL})
     assert len(list((out / BACKGROUND_LABEL).glob("*.npy"))) == 5
     assert all((out / lab).is_dir() and any((out / lab).iterdir()) for lab in labels)
+    # --other: clips of other words join the background class; words of the vocabulary do not
+    cfg = SyntheticConfig(num_classes=4, num_signers=1, clips_per_class=1, seed=1)
+    other = tmp_path / "other"
+    (other / "zz").mkdir(parents=True)
+    np.save(other / "zz" / "0.npy", SyntheticSigner(cfg).clip(label=3, signer=0, rep=0))
+    assert main(["background-data", "--data", str(src), "--out", str(tmp_path / "o"),
+                 "--clips", "2", "--other", str(other)]) == 0  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "o" / BACKGROUND_LABEL).iterdir()) == [
+        "bg_0000.npy", "bg_0001.npy", "other_zz_0.npy"]
+    assert main(["background-data", "--data", str(src), "--out", str(tmp_path / "o2"),
+                 "--other", str(src)]) == 2
     # a folder that already has one is refused
     with pytest.raises(DataError, match=BACKGROUND_LABEL):
         from signrt.evaluate.background import write_background_dataset

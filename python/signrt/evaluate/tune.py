@@ -56,10 +56,11 @@ class TuneConfig:
         tolerance: Seconds after a sign's end within which its event counts.
         seed: Seed of the stream building.
         thresholds: Candidate score thresholds (both modes), on the recognizer's calibrated
-            probabilities. Up to 0.98: a well-trained model gives unknown signs scores
+            probabilities. Up to 0.999: a well-trained model gives unknown signs scores
             above 0.7 (include-dev cnn1d: segment mode raised 0.17 unknown-sign events per
             sign at 0.7), and a temperature below 1 (an under-confident model, e.g. trained
-            with label smoothing) moves every probability up.
+            with label smoothing; include-dev cnn1d: T = 0.32) moves every probability
+            towards 1.
         strides: Window mode: candidate strides.
         confirms: Window mode: candidate confirmation counts.
         rest_seconds: Segment mode: candidate rest lengths (seconds; frames = round(s x fps)).
@@ -74,7 +75,8 @@ class TuneConfig:
     idle_seconds: float = 60.0
     tolerance: float = 1.0
     seed: int = 0
-    thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
+    thresholds: tuple[float, ...] = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995,
+                                     0.999)
     strides: tuple[int, ...] = (2, 4)
     confirms: tuple[int, ...] = (2, 3, 4, 6)
     rest_seconds: tuple[float, ...] = (0.32, 0.48, 0.64)
