@@ -16,6 +16,11 @@ Window mode classifies only while a hand is visible (``require_hand``): with the
 of view the pose alone is no sign, and classifying it raised false events on real rest
 (benches/results/stream.md).
 
+Thresholds compare the recognizer's probabilities, which are calibrated when the model
+carries a temperature (``signrt.model`` calibration); a classification whose top-1 is the
+model's background class (``__background__``, :data:`~signrt.results.BACKGROUND_LABEL`)
+counts as one below the threshold, so it is never emitted.
+
 The defaults below are the Stream's own; a model whose metadata carries tuned stream
 settings (``signrt.stream``, written by ``signrt tune-stream``) gives
 :meth:`~signrt.recognizer.Recognizer.stream` its defaults, and explicit options win.
