@@ -194,8 +194,8 @@ def test_bad_arguments(spec: FeatureSpec) -> None:
         ex.to_onnx(model, spec, exporter="tf")
 
 
-def test_export_fits_and_stores_the_calibration_temperature(spec: FeatureSpec, tmp_path: Path
-                                                            ) -> None:  # fmt: skip
+def test_export_fits_and_stores_the_calibration_temperature(spec: FeatureSpec, tmp_path: Path,
+                                                            capsys) -> None:  # fmt: skip
     from signrt.runtime.calibration import fit_temperature, nll
     from signrt.train.checkpoint import load_checkpoint
 
@@ -203,6 +203,7 @@ def test_export_fits_and_stores_the_calibration_temperature(spec: FeatureSpec, t
     out = tmp_path / "cal.onnx"
     assert main(["export", str(ckpt), "-o", str(out), "--batch-range", "1:4",
                  "--calib-data", DATA]) == 0  # fmt: skip
+    assert "temperature" in capsys.readouterr().out
     cal = load_model_file(out).info["calibration"]
     # the same fit on the torch model's logits of the same clips
     clips = open_dataset(DATA)

@@ -161,8 +161,19 @@ class ExportReport:
             f"{self.nodes} nodes (from {self.nodes_before_simplify})]; ONNX Runtime vs PyTorch "
             f"max |diff| = {self.max_abs_diff:.2e} on {self.verify_clips} clips "
             f"({self.verify_source}), batch {self.batch_range[0]}..{self.batch_range[1]}; "
-            f"{_time_axis_summary(self.info)}; {self.seconds:.1f}s"
+            f"{_time_axis_summary(self.info)}; {_calibration_summary(self.info)}; "
+            f"{self.seconds:.1f}s"
         )
+
+
+def _calibration_summary(info: Mapping[str, Any]) -> str:
+    cal = info.get("calibration")
+    if not isinstance(cal, Mapping):
+        return "no calibration"
+    return (
+        f"temperature {cal['temperature']:.4g} on {cal.get('clips')} clips of {cal.get('data')} "
+        f"(NLL {cal.get('nll_before')} -> {cal.get('nll_after')})"
+    )
 
 
 def _time_axis_summary(info: Mapping[str, Any]) -> str:
