@@ -86,6 +86,7 @@ def make_streams(
 
 
 LH0, RH0 = 468, 522  # wrist rows of the two hand blocks
+BACKGROUND = "__background__"  # the explicit background class (benches/background_data.py)
 
 
 def _with_hands(wl: WindowLogits, hands: np.ndarray) -> WindowLogits:
@@ -213,13 +214,34 @@ def window_method(score_kind: str, temperature: float, *, hands: bool = False
             wl = p.windows_hands[i] if hands else p.windows[i]
             if not len(wl.frame):
                 return []
-            s = scores(wl.logits, temperature)
+            s = all_scores(wl.logits, temperature)
+            # a background top-1 scores -inf: it breaks the run like a low score
+            sc = np.where(_not_background(p, s["top"]), s[score_kind], -np.inf)
             return window_decide(
-                p.rec.labels, wl, s["top"], s[score_kind],
+                p.rec.labels, wl, s["top"], sc,
                 threshold=params["threshold"], confirm=params["confirm"],
             )  # fmt: skip
         return decide
     return make
+
+
+def all_scores(logits: np.ndarray, temperature: float) -> dict[str, np.ndarray]:
+    """:func:`scores` plus the margin of the calibrated probabilities."""
+    s = scores(logits, temperature)
+    if len(logits):
+        z = logits / temperature
+        pc = np.exp(z - z.max(axis=1, keepdims=True))
+        pc /= pc.sum(axis=1, keepdims=True)
+        srt = np.sort(pc, axis=1)
+        s["margin_calibrated"] = srt[:, -1] - (srt[:, -2] if pc.shape[1] > 1 else 0.0)
+    else:
+        s["margin_calibrated"] = np.zeros(0)
+    return s
+
+
+def _not_background(p: Prepared, top: np.ndarray) -> np.ndarray:
+    labels = p.rec.labels
+    return np.array([labels[int(t)] != BACKGROUND for t in top], dtype=bool)
 
 
 def segment_method(units: str, temperature: float, score_kind: str = "calibrated"
@@ -230,12 +252,13 @@ def segment_method(units: str, temperature: float, score_kind: str = "calibrated
             if not spans:
                 return []
             lg = p.segment_logits(i, spans)
-            s = scores(lg, temperature)
+            s = all_scores(lg, temperature)
+            keep = _not_background(p, s["top"])
             ts = p.streams[i].timestamps
             return [
                 EmittedEvent(p.rec.labels[int(s["top"][j])], float(ts[c]), float(s[score_kind][j]))
                 for j, (_, _, c) in enumerate(spans)
-                if s[score_kind][j] >= params["threshold"]
+                if s[score_kind][j] >= params["threshold"] and keep[j]
             ]
         return decide
     return make
@@ -277,6 +300,49 @@ def oracle_method(temperature: float) -> Callable[[dict[str, Any]], Decider]:
     return make
 
 
+def diagnose_segments(p: Prepared, temperature: float, params: dict[str, Any], kind: str
+                      ) -> dict[str, Any]:  # fmt: skip
+    """Why in-vocabulary signs are missed in segment mode with these settings.
+
+    Per sign: ``no_segment`` (no segment overlaps the sign), ``merged`` (the overlapping
+    segment also overlaps another sign), ``wrong_label`` (the best-overlapping segment's
+    top-1 is another sign), ``below_threshold`` (right label, score under the threshold),
+    ``found``; plus the mean share of the sign's frames the segment covers and the extra
+    frames it holds outside the sign.
+    """
+    counts = {"no_segment": 0, "merged": 0, "wrong_label": 0, "below_threshold": 0, "found": 0}
+    cover, extra = [], []
+    for si, st in enumerate(p.streams):
+        known = [s for s in st.signs if s.known]
+        if not known:
+            continue
+        fps = 1.0 / float(st.timestamps[1] - st.timestamps[0])
+        spans = p.spans("sw", params["motion"], params["rest_frames"], si)
+        sc = all_scores(p.segment_logits(si, spans), temperature) if spans else None
+        for sign in known:
+            a, b = round(sign.start * fps), round(sign.end * fps) + 1
+            ov = [(min(b, e) - max(a, s0), j) for j, (s0, e, _) in enumerate(spans)
+                  if min(b, e) > max(a, s0)]  # fmt: skip
+            if not ov or sc is None:
+                counts["no_segment"] += 1
+                continue
+            _, j = max(ov)
+            s0, e, _ = spans[j]
+            cover.append((min(b, e) - max(a, s0)) / (b - a))
+            extra.append((e - s0) - (min(b, e) - max(a, s0)))
+            others = [x for x in st.signs if x is not sign and min(round(x.end * fps) + 1, e)
+                      > max(round(x.start * fps), s0)]  # fmt: skip
+            if p.rec.labels[int(sc["top"][j])] != sign.label:
+                counts["merged" if others else "wrong_label"] += 1
+            elif sc[kind][j] < params["threshold"]:
+                counts["below_threshold"] += 1
+            else:
+                counts["found"] += 1
+    return {"params": params, "score": kind, "signs": sum(counts.values()), **counts,
+            "mean_cover": float(np.mean(cover)) if cover else None,
+            "mean_extra_frames": float(np.mean(extra)) if extra else None}
+
+
 def frame_threshold(p: Prepared) -> float:
     """Shoulder-width motion threshold best separating signing from rest frames."""
     m = np.concatenate(p.motion_sw)
@@ -307,7 +373,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     iso: dict[str, Any] = {}
     vz = classify_clips(rec, sets["val_data"].clips)
     vy = np.array([labels.index(s) for s in sets["val_data"].labels])
-    T = fit_temperature(vz, vy)
+    # the model's own calibration when it carries one (signrt export --calib-data)
+    T = rec.temperature if rec.temperature != 1.0 else fit_temperature(vz, vy)
+    t_source = "model metadata" if rec.temperature != 1.0 else "fitted on the validation clips"
     tz = classify_clips(rec, sets["test_data"].clips)
     ty = np.array([labels.index(s) for s in sets["test_data"].labels])
     for name, z, y in (("val", vz, vy), ("test", tz, ty)):
@@ -333,14 +401,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sets["test_data"], sets["test_unknown"], k, 0, args.idle_seconds)])  # fmt: skip
 
     results: dict[str, Any] = {}
-    # ---- today's defaults (replayed; equal to Stream's output by the parity test)
-    today_w = window_method("softmax", 1.0)({"threshold": 0.6, "confirm": 2})
-    today_s = segment_method("px", 1.0, "softmax")(
-        {"motion": 0.004, "rest_frames": 8, "threshold": 0.6}
+    # ---- the Stream's defaults (replayed; equal to Stream's output by the parity test)
+    today_wh = window_method("calibrated", T, hands=True)({"threshold": 0.6, "confirm": 2})
+    today_s = segment_method("sw", T, "calibrated")(
+        {"motion": 0.020, "rest_frames": 12, "threshold": 0.6}
     )
-    today_wh = window_method("softmax", 1.0, hands=True)({"threshold": 0.6, "confirm": 2})
-    for name, dec in (("window_today", today_w), ("window_today_hand_required", today_wh),
-                      ("segment_today", today_s)):  # fmt: skip
+    for name, dec in (("window_today", today_wh), ("segment_today", today_s)):
         ev = run(test, dec)
         results[name] = {
             "val": summary(val.score(run(val, dec))),
@@ -349,52 +415,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         log.info("%s: test F1 %.3f", name, results[name]["test"]["f1"])
 
-    # ---- window-mode rejection scores
-    for kind in ("softmax", "margin", "calibrated", "energy"):
+    # ---- window-mode rejection scores (a hand required, as the Stream does by default)
+    for kind in ("softmax", "calibrated", "margin_calibrated", "energy"):
         if kind == "energy":
-            allv = np.concatenate([scores(w.logits, T)["energy"] for w in val.windows
+            allv = np.concatenate([scores(w.logits, T)["energy"] for w in val.windows_hands
                                    if len(w.frame)])  # fmt: skip
             thr = [float(x) for x in np.quantile(allv, np.linspace(0.05, 0.97, 24))]
         else:
             thr = [round(float(x), 3) for x in np.linspace(0.05, 0.95, 19)]
         grid = [{"threshold": t, "confirm": c}
                 for t, c in itertools.product(thr, (1, 2, 3, 4, 6, 8))]  # fmt: skip
-        results[f"window_{kind}"] = sweep(val, test, grid, window_method(kind, T))
+        results[f"window_{kind}"] = sweep(val, test, grid, window_method(kind, T, hands=True))
         log.info("window %s: %s", kind, results[f"window_{kind}"]["test"])
-        results[f"window_{kind}_hand_required"] = sweep(
-            val, test, grid, window_method(kind, T, hands=True)
-        )
 
-    # ---- segment mode: motion in pixels (today's units) and shoulder widths, trajectory
-    score_thr = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
-    rest_fr = [4, 6, 8, 12]
-    px = np.concatenate(val.motion_px)
-    px_q = [float(x) for x in np.quantile(px[px > 0], np.linspace(0.1, 0.9, 9))]
-    px_grid = sorted({0.004, *px_q})
-    grid = [{"motion": m, "rest_frames": r, "threshold": t}
-            for m, r, t in itertools.product(px_grid, rest_fr, score_thr)]  # fmt: skip
-    results["segment_motion_px_tuned"] = sweep(val, test, grid, segment_method("px", T))
-    log.info("segment px: %s", results["segment_motion_px_tuned"]["test"])
-    sw = np.concatenate(val.motion_sw)
-    sw_q = [float(x) for x in np.quantile(sw[sw > 0], np.linspace(0.1, 0.9, 9))]
-    grid = [{"motion": m, "rest_frames": r, "threshold": t}
-            for m, r, t in itertools.product(sw_q, rest_fr, score_thr)]  # fmt: skip
-    results["segment_motion_sw_tuned"] = sweep(val, test, grid, segment_method("sw", T))
-    log.info("segment sw: %s", results["segment_motion_sw_tuned"]["test"])
+    # ---- segment mode: motion in shoulder widths (the Stream's default unit), four scores
     ft = frame_threshold(val)
-    grid = [{"motion": ft, "rest_frames": r, "threshold": t}
-            for r, t in itertools.product(rest_fr, score_thr)]  # fmt: skip
-    results["segment_motion_sw_frame_threshold"] = sweep(val, test, grid, segment_method("sw", T))
-    results["segment_motion_sw_frame_threshold"]["frame_threshold"] = ft
-    grid = [{"on": on, "off": round(on - d, 3), "min_windows": w}
-            for on, d, w in itertools.product([0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
-                                              [0.0, 0.1, 0.2, 0.3], [1, 2, 3])
-            if on - d > 0.05]  # fmt: skip
-    results["segment_trajectory"] = sweep(val, test, grid, trajectory_method(T))
+    rest_fr = [4, 6, 8, 12, 16]
+    motions = [round(ft * f, 5) for f in (0.7, 1.0, 1.4)]
+    for kind in ("softmax", "calibrated", "margin_calibrated", "energy"):
+        if kind == "energy":
+            spans = [(si, sp) for si in range(len(val.streams))
+                     for sp in [val.spans("sw", ft, 8, si)] if sp]  # fmt: skip
+            allv = np.concatenate([scores(val.segment_logits(si, sp), T)["energy"]
+                                   for si, sp in spans])  # fmt: skip
+            thr = [float(x) for x in np.quantile(allv, np.linspace(0.05, 0.95, 19))]
+        else:
+            thr = [round(float(x), 3) for x in np.linspace(0.05, 0.95, 19)]
+        grid = [{"motion": m, "rest_frames": r, "threshold": t}
+                for m, r, t in itertools.product(motions, rest_fr, thr)]  # fmt: skip
+        results[f"segment_{kind}"] = sweep(val, test, grid, segment_method("sw", T, kind))
+        results[f"segment_{kind}"]["frame_threshold"] = ft
+        log.info("segment %s: %s", kind, results[f"segment_{kind}"]["test"])
     # upper bound of segment mode: the true sign boundaries, decided 8 frames after the end
-    grid = [{"threshold": t} for t in score_thr]
+    grid = [{"threshold": t} for t in [round(float(x), 3) for x in np.linspace(0.05, 0.95, 19)]]
     results["segment_oracle_boundaries"] = sweep(val, test, grid, oracle_method(T))
-    log.info("trajectory: %s", results["segment_trajectory"]["test"])
+    diagnosis = {
+        name: diagnose_segments(test, T, results[name]["chosen"], kind)
+        for name, kind in (("segment_calibrated", "calibrated"),
+                           ("segment_margin_calibrated", "margin_calibrated"))
+    }  # fmt: skip
+    diagnosis["segment_calibrated_no_threshold"] = diagnose_segments(
+        test, T, {**results["segment_calibrated"]["chosen"], "threshold": 0.0}, "calibrated")
+    log.info("diagnosis: %s", json.dumps(diagnosis))
 
     from signrt import _native
 
@@ -408,7 +470,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                  for k, v in sets.items()},
         "note": args.note,
         "temperature": T,
+        "temperature_source": t_source,
         "isolated": iso,
+        "segment_diagnosis": diagnosis,
         "targets": {"oov_events_per_sign_max": OOV_MAX, "false_events_per_minute_max": FPM_MAX},
         "tolerance_s": TOL,
         "results": results,
@@ -436,7 +500,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"Model `{Path(r['model']).name}` ({r['model_info']['architecture']}, "
         f"{len(r['labels'])} signs). {r['note']}",
         "",
-        f"Temperature fitted on the validation clips: **T = {r['temperature']:.3f}** "
+        f"Temperature ({r.get('temperature_source', 'fitted on the validation clips')}, "
+        f"fitted on the validation clips): **T = {r['temperature']:.3f}** "
         f"(validation NLL {iso['val']['nll_T1']:.3f} → {iso['val']['nll_T']:.3f}, ECE "
         f"{iso['val']['ece_T1']:.3f} → {iso['val']['ece_T']:.3f}; test NLL "
         f"{iso['test']['nll_T1']:.3f} → {iso['test']['nll_T']:.3f}, ECE "
@@ -475,6 +540,22 @@ def markdown(r: dict[str, Any]) -> str:
     for name, res in r["results"].items():
         lines.append(f"| {name} | " + " | ".join(
             f"{_f(res['test_by_rest_kind'][k]['f1'])}" for k in REST_KINDS) + " |")  # fmt: skip
+    diag = r.get("segment_diagnosis") or {}
+    if diag:
+        lines += ["", "Segment mode, why in-vocabulary test signs are missed (per sign: no "
+                  "segment overlaps it; the best-overlapping segment's top-1 is another sign, "
+                  "alone or merged with a neighbour; right label below the threshold; found), "
+                  "and the share of the sign the segment covers:", "",
+                  "| settings | score | signs | no segment | wrong label | merged | below "
+                  "threshold | found | mean cover | extra frames |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for name, d in diag.items():
+            settings = ", ".join(f"{k}={v}" for k, v in d["params"].items())
+            lines.append(
+                f"| {name}: {settings} | {d['score']} | {d['signs']} | {d['no_segment']} | "
+                f"{d['wrong_label']} | {d['merged']} | {d['below_threshold']} | {d['found']} | "
+                f"{_f(d['mean_cover'], 2)} | {_f(d['mean_extra_frames'], 1)} |"
+            )
     lines += ["", f"Instruction set of the preprocessing: {r['environment']['simd']} "
               f"({r['environment']['machine']}). Wall time {r['wall_s']:.0f} s.", ""]  # fmt: skip
     return "\n".join(lines)

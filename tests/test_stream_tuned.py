@@ -242,6 +242,7 @@ def test_tune_stream_default_thresholds_reach_confident_scores(tmp_path: Path) -
                  "-o", str(out)]) == 0  # fmt: skip
     tuning = load_model_file(out).stream["tuning"]
     assert tuning["config"]["thresholds"] == list(grid)
+    assert tuning["temperature"] == 1.0  # the demo model carries no calibration
     assert tuning["window"]["grid_size"] == len(grid)
     assert tuning["segment"]["grid_size"] == 3 * len(grid)
 

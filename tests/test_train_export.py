@@ -192,3 +192,57 @@ def test_bad_arguments(spec: FeatureSpec) -> None:
         ex.to_onnx(model, spec, opset=13)
     with pytest.raises(ModelError, match="exporter"):
         ex.to_onnx(model, spec, exporter="tf")
+
+
+def test_export_fits_and_stores_the_calibration_temperature(spec: FeatureSpec, tmp_path: Path,
+                                                            capsys) -> None:  # fmt: skip
+    from signrt.runtime.calibration import fit_temperature, nll
+    from signrt.train.checkpoint import load_checkpoint
+
+    ckpt = _checkpoint(tmp_path / "best.pt", spec)
+    out = tmp_path / "cal.onnx"
+    assert main(["export", str(ckpt), "-o", str(out), "--batch-range", "1:4",
+                 "--calib-data", DATA]) == 0  # fmt: skip
+    assert "temperature" in capsys.readouterr().out
+    cal = load_model_file(out).info["calibration"]
+    # the same fit on the torch model's logits of the same clips
+    clips = open_dataset(DATA)
+    feats, mask = batch_preprocess([clips.clips[i] for i in range(len(clips))], spec)
+    with torch.no_grad():
+        z = load_checkpoint(ckpt).build_model().eval()(
+            torch.from_numpy(feats), torch.from_numpy(mask)).double().numpy()  # fmt: skip
+    y = [LABELS.index(clips.label_names[int(k)]) for k in clips.labels]
+    t = fit_temperature(z, y)
+    assert cal["temperature"] == pytest.approx(t, rel=1e-4)
+    assert cal["clips"] == len(y) and cal["data"] == DATA and cal["method"] == "temperature"
+    assert cal["nll_after"] == pytest.approx(nll(z, y, t), abs=1e-4)
+    assert cal["nll_after"] <= cal["nll_before"] + 1e-9
+    rec = signrt.load(out, device="cpu")
+    try:
+        assert rec.temperature == pytest.approx(t, rel=1e-4)
+    finally:
+        rec.close()
+    # none: no calibration, T = 1
+    plain = tmp_path / "plain.onnx"
+    assert main(["export", str(ckpt), "-o", str(plain), "--batch-range", "1:4",
+                 "--calib-data", "none"]) == 0  # fmt: skip
+    assert "calibration" not in load_model_file(plain).info
+    assert load_model_file(plain).temperature == 1.0
+
+
+def test_export_calibrates_on_the_runs_validation_data_by_default(tmp_path: Path) -> None:
+    folder = tmp_path / "val"
+    clips = open_dataset(DATA)
+    for i in range(len(clips)):
+        d = folder / clips.label_names[int(clips.labels[i])]
+        d.mkdir(parents=True, exist_ok=True)
+        np.save(d / f"{i}.npy", np.asarray(clips.clips[i], dtype=np.float32))
+    assert ex.resolve_calib_data("auto", {"val_data": str(folder)}) == str(folder)
+    assert ex.resolve_calib_data("auto", {"val_data": str(tmp_path / "gone")}) is None
+    assert ex.resolve_calib_data("auto", {}) is None
+    assert ex.resolve_calib_data(None, {"val_data": str(folder)}) is None
+    assert ex.resolve_calib_data("x", {}) == "x"
+    spec = FeatureSpec.preset("islr118", max_len=16)
+    model = build_model("cnn_transformer", spec, len(LABELS), SMALL["cnn_transformer"])
+    with pytest.raises(signrt.DataError, match="none of its signs"):
+        ex.fit_calibration(model, spec, ["x", "y"], str(folder))

@@ -35,7 +35,7 @@ import numpy.typing as npt
 from . import _native
 from .errors import ModelError, OptionError, StreamOptionError
 from .features import Preprocessor
-from .results import Event, Latency, Prediction, TopK
+from .results import BACKGROUND_LABEL, Event, Latency, Prediction, TopK
 from .runtime.engines import Engine, create_engine
 from .runtime.model import ModelFile, bucket_length, load_model_file
 from .runtime.options import EngineOptions
@@ -114,6 +114,8 @@ class Recognizer:
         # Softmax + top-k of a batch in one native call (a few µs even with the caches cold
         # after an engine call); it raises ModelError on a non-finite logit.
         self._scores: SoftmaxTopK = _native.softmax_topk
+        # Calibration (signrt.model "calibration"): logits / T before the softmax.
+        self._temperature = model.temperature
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -124,6 +126,15 @@ class Recognizer:
     def spec(self) -> FeatureSpec:
         """The model's FeatureSpec."""
         return self.model.spec
+
+    @property
+    def temperature(self) -> float:
+        """The model's calibration temperature (1.0: the model carries none).
+
+        Every probability this recognizer reports, and so every stream threshold, is
+        ``softmax(logits / temperature)``.
+        """
+        return self._temperature
 
     @property
     def info(self) -> dict[str, Any]:
@@ -172,7 +183,8 @@ class Recognizer:
     ) -> list[TopK]:
         """Run the engine on preprocessed features and return the top-k of each row.
 
-        The batch is first trimmed to a bucket (:meth:`trim`).
+        The batch is first trimmed to a bucket (:meth:`trim`); the probabilities are
+        calibrated (``softmax(logits / temperature)``, see :attr:`temperature`).
 
         Args:
             features: (B, L, F) float32.
@@ -186,6 +198,8 @@ class Recognizer:
             ModelError: If the model returns a non-finite logit.
         """
         logits = self.engine.run(*self.trim(features, mask))  # (B, K)
+        if self._temperature != 1.0:
+            logits = np.ascontiguousarray(logits / np.float32(self._temperature))  # (B, K)
         labels = self._labels
         rows = self._scores(logits, top_k or self.top_k)  # B lists of (class, probability)
         return [tuple([(labels[i], p) for i, p in row]) for row in rows]
@@ -200,7 +214,8 @@ class Recognizer:
 
         Returns:
             The prediction; ``no_signer`` (and no engine call) when the clip has no frame
-            with a selected landmark.
+            with a selected landmark; ``unknown`` when the top-1 is the model's background
+            class.
 
         Raises:
             ShapeError: If the clip is not (T, 543, 3).
@@ -213,7 +228,8 @@ class Recognizer:
         topk = self.classify_features(feats[None], mask[None], top_k=top_k)[0]
         t2 = time.perf_counter()
         return Prediction(
-            topk[0][0], topk[0][1], topk, False, Latency((t1 - t0) * 1e3, (t2 - t1) * 1e3)
+            topk[0][0], topk[0][1], topk, False, Latency((t1 - t0) * 1e3, (t2 - t1) * 1e3),
+            unknown=topk[0][0] == BACKGROUND_LABEL,
         )
 
     def predict_batch(
@@ -250,7 +266,7 @@ class Recognizer:
         return [
             Prediction(None, 0.0, (), True, lat)
             if r is None
-            else Prediction(r[0][0], r[0][1], r, False, lat)
+            else Prediction(r[0][0], r[0][1], r, False, lat, unknown=r[0][0] == BACKGROUND_LABEL)
             for r in results
         ]
 

@@ -7,9 +7,14 @@ library, so every layer above (recognizer, stream, daemon, CLI) shares them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
-__all__ = ["Event", "Latency", "Prediction", "TopK"]
+__all__ = ["BACKGROUND_LABEL", "Event", "Latency", "Prediction", "TopK"]
+
+#: The reserved label of a model's explicit background class: rest, transitions between
+#: signs, idle movement (see ``signrt background-data``). A prediction whose top-1 it is is
+#: ``unknown``, and a stream never emits it as an event.
+BACKGROUND_LABEL: Final = "__background__"
 
 #: ``(label, probability)`` pairs, best first.
 TopK = tuple[tuple[str, float], ...]
@@ -52,6 +57,9 @@ class Prediction:
         no_signer: True when the clip has no frame with a selected landmark (nobody in
             view); no engine call is made and ``label`` is None.
         latency: Time per stage.
+        unknown: True when the top-1 is the model's background class
+            (:data:`BACKGROUND_LABEL`): the clip is none of the model's signs (``label`` is
+            then the background label and ``score`` its probability).
     """
 
     label: str | None
@@ -59,6 +67,7 @@ class Prediction:
     topk: tuple[tuple[str, float], ...] = ()
     no_signer: bool = False
     latency: Latency = field(default_factory=Latency)
+    unknown: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -67,6 +76,7 @@ class Prediction:
             "score": self.score,
             "topk": [[lab, s] for lab, s in self.topk],
             "no_signer": self.no_signer,
+            "unknown": self.unknown,
             "latency": self.latency.to_dict(),
         }
 

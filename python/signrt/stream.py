@@ -16,6 +16,11 @@ Window mode classifies only while a hand is visible (``require_hand``): with the
 of view the pose alone is no sign, and classifying it raised false events on real rest
 (benches/results/stream.md).
 
+Thresholds compare the recognizer's probabilities, which are calibrated when the model
+carries a temperature (``signrt.model`` calibration); a classification whose top-1 is the
+model's background class (``__background__``, :data:`~signrt.results.BACKGROUND_LABEL`)
+counts as one below the threshold, so it is never emitted.
+
 The defaults below are the Stream's own; a model whose metadata carries tuned stream
 settings (``signrt.stream``, written by ``signrt tune-stream``) gives
 :meth:`~signrt.recognizer.Recognizer.stream` its defaults, and explicit options win.
@@ -46,7 +51,7 @@ import numpy.typing as npt
 
 from . import _native
 from .errors import StreamOptionError
-from .results import Event, Latency, TopK
+from .results import BACKGROUND_LABEL, Event, Latency, TopK
 from .spec import FeatureSpec
 
 __all__ = [
@@ -139,6 +144,11 @@ def _real(name: str, value: Any) -> float:
     if not isinstance(value, numbers.Real):
         raise StreamOptionError(f"{name} must be a number, got {value!r}")
     return float(value)
+
+
+def _decision_score(label: object, score: float) -> float:
+    """The score the core's threshold sees: the background class always falls below it."""
+    return -1.0 if label == BACKGROUND_LABEL else score
 
 
 def _classify(rec: Classifier, feats: FloatArray, mask: FloatArray, top_k: int
@@ -262,7 +272,7 @@ class WindowDecision:
         pre_ms = (time.perf_counter() - t0) * 1e3
         topk, inf_ms = _classify(self._rec, feats, mask, self.top_k)
         label, score = topk[0]
-        got = self._core.decide(str(label), score)
+        got = self._core.decide(str(label), _decision_score(label, score))
         if got is None:
             return []
         mean, start, end, frames = got
@@ -392,7 +402,7 @@ class SegmentDecision:
             return []
         topk, inf_ms = _classify(self._rec, feats, mask, self.top_k)
         label, score = topk[0]
-        got = self._core.decide(score)
+        got = self._core.decide(_decision_score(label, score))
         if got is None:
             return []
         score, start, end, n = got

@@ -1,4 +1,7 @@
-"""The ``signrt eval-stream`` and ``signrt tune-stream`` commands (see :mod:`signrt.cli`)."""
+"""The ``signrt eval-stream``, ``tune-stream`` and ``background-data`` commands.
+
+See :mod:`signrt.cli`.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``eval-stream`` and ``tune-stream``."""
+    """Register ``eval-stream``, ``tune-stream`` and ``background-data``."""
     from ..evaluate.streams import REST_KINDS
 
     p = sub.add_parser(
@@ -85,7 +88,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     t.add_argument("--fpm-max", type=float, default=0.2,
                    help="most false events per minute of rest (default 0.2)")  # fmt: skip
     t.add_argument("--thresholds", help="comma-separated score thresholds to try "
-                   "(default 0.3,0.4,...,0.9)")  # fmt: skip
+                   "(default 0.4,0.5,...,0.9,0.95,0.98,0.99,0.995,0.999)")  # fmt: skip
     t.add_argument("--strides", help="window mode: strides to try (default 2,4)")
     t.add_argument("--confirms", help="window mode: confirmation counts to try (default 2,3,4,6)")
     t.add_argument("--rest-seconds", help="segment mode: rest lengths to try, seconds "
@@ -95,6 +98,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     t.add_argument("-o", "--output", metavar="FILE", help="write the tuned model here")
     t.add_argument("--dry-run", action="store_true", help="print the settings, write nothing")
     t.set_defaults(func=_cmd_tune_stream)
+
+    b = sub.add_parser(
+        "background-data",
+        help="a training folder with an explicit background class (rest, transitions)",
+        description=(
+            "Link the clips of a training folder into OUT/<sign>/ and add OUT/__background__/: "
+            "windows cut from continuous streams of those clips (hands resting low in view, "
+            "idle movements), mostly rest and the transitions into and out of signs. A model "
+            "trained on OUT (`signrt train --data OUT --val-data VAL`) answers 'unknown' for "
+            "such motion, and its streams never emit it."
+        ),
+    )
+    b.add_argument("--data", required=True, help="training clips (only these are used)")
+    b.add_argument("--out", required=True, metavar="DIR", help="the new training folder")
+    b.add_argument("--clips", type=int, default=40, help="background clips (default 40)")
+    b.add_argument("--other", metavar="DIR", help="clips of other words (outside the "
+                   "vocabulary) to add to the background class")  # fmt: skip
+    b.add_argument("--seed", type=int, default=0)
+    b.set_defaults(func=_cmd_background_data)
 
 
 def _options(items: list[str], flag: str) -> dict[str, Any]:
@@ -144,6 +166,16 @@ def _cmd_eval_stream(args: argparse.Namespace) -> int:
         print(report.to_json())
     else:
         print(report.to_markdown())
+    return 0
+
+
+def _cmd_background_data(args: argparse.Namespace) -> int:
+    from ..evaluate.background import BackgroundConfig, write_background_dataset
+
+    linked, written = write_background_dataset(
+        args.data, args.out, BackgroundConfig(clips=args.clips, seed=args.seed), other=args.other
+    )
+    print(f"{args.out}: {linked} training clips linked, {written} background clips written")
     return 0
 
 

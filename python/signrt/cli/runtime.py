@@ -126,6 +126,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             if pred.no_signer:
                 print(f"{path}: no signer ({clip.shape[0]} frames)")
                 continue
+            if pred.unknown:
+                print(f"{path}: unknown (the model's background class, {pred.score:.3f})")
+                continue
             alts = ", ".join(f"{lab} {p:.3f}" for lab, p in pred.topk[1:])
             print(
                 f"{path}: {pred.label} {pred.score:.3f}"

@@ -55,10 +55,12 @@ class TuneConfig:
         idle_seconds: Length of the rest-only stream per rest kind.
         tolerance: Seconds after a sign's end within which its event counts.
         seed: Seed of the stream building.
-        thresholds: Candidate score thresholds (both modes). Up to 0.9: a well-trained
-            model gives unknown signs scores above 0.7 (include-dev cnn1d: segment mode
-            raised 0.17 unknown-sign events per sign at 0.7), so a grid that stops there
-            cannot meet ``oov_max``.
+        thresholds: Candidate score thresholds (both modes), on the recognizer's calibrated
+            probabilities. Up to 0.999: a well-trained model gives unknown signs scores
+            above 0.7 (include-dev cnn1d: segment mode raised 0.17 unknown-sign events per
+            sign at 0.7), and a temperature below 1 (an under-confident model, e.g. trained
+            with label smoothing; include-dev cnn1d: T = 0.32) moves every probability
+            towards 1.
         strides: Window mode: candidate strides.
         confirms: Window mode: candidate confirmation counts.
         rest_seconds: Segment mode: candidate rest lengths (seconds; frames = round(s x fps)).
@@ -73,7 +75,8 @@ class TuneConfig:
     idle_seconds: float = 60.0
     tolerance: float = 1.0
     seed: int = 0
-    thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    thresholds: tuple[float, ...] = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995,
+                                     0.999)
     strides: tuple[int, ...] = (2, 4)
     confirms: tuple[int, ...] = (2, 3, 4, 6)
     rest_seconds: tuple[float, ...] = (0.32, 0.48, 0.64)
@@ -232,6 +235,8 @@ def tune_stream(
         "unknown": unknown.root if unknown is not None else None,
         "clips": len(known),
         "unknown_clips": len(unknown) if unknown is not None else 0,
+        # the thresholds are on probabilities at this temperature (the model's calibration)
+        "temperature": float(getattr(rec, "temperature", 1.0)),
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
     }
     if "window" in modes:

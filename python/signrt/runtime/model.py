@@ -32,6 +32,7 @@ import hashlib
 import itertools
 import json
 import logging
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     import onnx
 
 __all__ = [
+    "CALIBRATION_KEY",
     "INPUT_FEATURES",
     "INPUT_MASK",
     "LABELS_KEY",
@@ -59,6 +61,7 @@ __all__ = [
     "ModelFile",
     "bucket_length",
     "check_buckets",
+    "check_calibration",
     "load_model_file",
     "save_onnx",
     "stamp_metadata",
@@ -83,6 +86,10 @@ OUTPUT_LOGITS: Final = "logits"
 VERSION_KEY: Final = "signrt_version"
 #: Key of the window-length buckets inside ``signrt.model``.
 BUCKETS_KEY: Final = "buckets"
+#: Key of the score calibration inside ``signrt.model``: ``{"temperature": T, ...}``.
+CALIBRATION_KEY: Final = "calibration"
+#: Range of a stored temperature (the search range of the fit).
+TEMPERATURE_RANGE: Final = (0.05, 20.0)
 
 _FIX_EXPORT = (
     "re-export the model with `signrt export` (or stamp it with "
@@ -123,6 +130,38 @@ def _check_info(info: Mapping[str, Any], where: str) -> dict[str, Any]:
             f"{precision!r}"
         )
     return dict(info)
+
+
+def check_calibration(value: Any, where: str) -> dict[str, Any]:
+    """Validate a ``calibration`` object of the model info.
+
+    Args:
+        value: The ``calibration`` value: a JSON object with ``temperature``, a number in
+            [0.05, 20] (the logits are divided by it before the softmax), and any
+            provenance (data, NLL and ECE before and after).
+        where: Prefix of error messages.
+
+    Returns:
+        A copy, with ``temperature`` as a float.
+
+    Raises:
+        ModelError: If it is not such an object.
+    """
+    t = value.get("temperature") if isinstance(value, Mapping) else None
+    lo, hi = TEMPERATURE_RANGE
+    if (
+        not isinstance(t, (int, float))
+        or isinstance(t, bool)
+        or not math.isfinite(t)
+        or not lo <= t <= hi
+    ):
+        raise ModelError(
+            f"{where}: model info '{CALIBRATION_KEY}' must be an object with 'temperature', a "
+            f"number in [{lo}, {hi}], got {value!r}"
+        )
+    out = dict(value)
+    out["temperature"] = float(t)
+    return out
 
 
 def check_buckets(value: Any, max_len: int, where: str) -> tuple[int, ...]:
@@ -217,6 +256,8 @@ def stamp_metadata(
     meta = _check_info(info, where)
     if BUCKETS_KEY in meta:
         meta[BUCKETS_KEY] = list(check_buckets(meta[BUCKETS_KEY], spec.max_len, where))
+    if CALIBRATION_KEY in meta:
+        meta[CALIBRATION_KEY] = check_calibration(meta[CALIBRATION_KEY], where)
     meta[VERSION_KEY] = package_version()
     try:
         model_json = json.dumps(meta, sort_keys=True, allow_nan=False)
@@ -395,6 +436,16 @@ class ModelFile:
         if value is None:
             return (self.max_len,)
         return tuple(int(v) for v in value)
+
+    @property
+    def temperature(self) -> float:
+        """The calibration temperature T (``calibration.temperature``; 1.0 when absent).
+
+        The recognizer divides the logits by T before the softmax, so every probability
+        it reports (predictions, stream thresholds) is calibrated.
+        """
+        cal = self.info.get(CALIBRATION_KEY)
+        return float(cal["temperature"]) if isinstance(cal, Mapping) else 1.0
 
     @property
     def fixed_batch(self) -> int | None:
@@ -579,6 +630,10 @@ def load_model_file(path: str | os.PathLike[str]) -> ModelFile:
         if BUCKETS_KEY in info:
             info[BUCKETS_KEY] = list(
                 check_buckets(info[BUCKETS_KEY], spec.max_len, f"{where}: metadata '{MODEL_KEY}'")
+            )
+        if CALIBRATION_KEY in info:
+            info[CALIBRATION_KEY] = check_calibration(
+                info[CALIBRATION_KEY], f"{where}: metadata '{MODEL_KEY}'"
             )
     except ModelError as exc:
         raise ModelError(f"{exc}; {_FIX_EXPORT}") from None

@@ -19,7 +19,11 @@ The export:
    and at max_len: when the logits differ by more than ``BUCKET_ATOL`` (padding is not
    inert for that model), the model is exported again with a fixed L, without buckets and
    with a note in its metadata, and the runtime always gives it max_len frames;
-6. writes the file atomically.
+6. with calibration data (``--calib-data``, by default the run's ``--val-data``): fits a
+   temperature on those held-out clips (:func:`fit_calibration`) and stores it in the model
+   info as ``calibration`` (T, data, NLL/ECE before and after); the runtime divides the
+   logits by T before the softmax;
+7. writes the file atomically.
 
 Warnings that the exporters emit about their own internals are filtered here, precisely by
 message, and nowhere else.
@@ -42,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import ModelError
+from ..errors import DataError, ModelError
 from ..spec import FeatureSpec
 
 if TYPE_CHECKING:
@@ -157,8 +161,19 @@ class ExportReport:
             f"{self.nodes} nodes (from {self.nodes_before_simplify})]; ONNX Runtime vs PyTorch "
             f"max |diff| = {self.max_abs_diff:.2e} on {self.verify_clips} clips "
             f"({self.verify_source}), batch {self.batch_range[0]}..{self.batch_range[1]}; "
-            f"{_time_axis_summary(self.info)}; {self.seconds:.1f}s"
+            f"{_time_axis_summary(self.info)}; {_calibration_summary(self.info)}; "
+            f"{self.seconds:.1f}s"
         )
+
+
+def _calibration_summary(info: Mapping[str, Any]) -> str:
+    cal = info.get("calibration")
+    if not isinstance(cal, Mapping):
+        return "no calibration"
+    return (
+        f"temperature {cal['temperature']:.4g} on {cal.get('clips')} clips of {cal.get('data')} "
+        f"(NLL {cal.get('nll_before')} -> {cal.get('nll_after')})"
+    )
 
 
 def _time_axis_summary(info: Mapping[str, Any]) -> str:
@@ -763,6 +778,72 @@ def export_model(
     return report
 
 
+def fit_calibration(
+    model: torch.nn.Module,
+    spec: FeatureSpec,
+    labels: Sequence[str],
+    source: str | os.PathLike[str],
+    *,
+    batch_size: int = 64,
+) -> dict[str, Any]:
+    """Fit the calibration temperature of a model on held-out labelled clips.
+
+    Clips of signs the model does not know are left out. The logits come from the model
+    in eval mode on the clips preprocessed with its own spec (the export proves ONNX
+    Runtime gives the same); T minimises their NLL
+    (:func:`signrt.runtime.calibration.fit_temperature`).
+
+    Args:
+        model: The model.
+        spec: Its FeatureSpec.
+        labels: Its K labels.
+        source: A dataset folder (anything :func:`signrt.train.data.open_dataset` opens)
+            held out from training: the validation clips.
+        batch_size: Clips per forward pass.
+
+    Returns:
+        The ``calibration`` object of the model info: ``method``, ``temperature``, ``data``
+        and :func:`~signrt.runtime.calibration.calibration_report`'s figures.
+
+    Raises:
+        DataError: If the dataset cannot be opened or holds no clip of the model's signs.
+    """
+    import torch
+
+    from ..runtime.calibration import calibration_report, fit_temperature
+    from .data import batch_preprocess, open_dataset
+
+    clipset = open_dataset(source)
+    index = {name: i for i, name in enumerate(labels)}
+    rows = [(i, index[clipset.label_names[int(y)]]) for i, y in enumerate(clipset.labels)
+            if clipset.label_names[int(y)] in index]  # fmt: skip
+    if not rows:
+        raise DataError(
+            f"calibration data {os.fspath(source)}: none of its signs is among the model's "
+            f"{len(labels)} labels; pass held-out clips of the model's own signs"
+        )
+    model = model.eval()
+    parts: list[FloatArray] = []
+    for a in range(0, len(rows), batch_size):
+        clips = [np.asarray(clipset.clips[i], dtype=np.float32)
+                 for i, _ in rows[a : a + batch_size]]  # fmt: skip
+        feats, mask = batch_preprocess(clips, spec)  # (B, L, F), (B, L)
+        with torch.no_grad():
+            parts.append(model(torch.from_numpy(feats), torch.from_numpy(mask)).float().numpy())
+    logits = np.concatenate(parts).astype(np.float64)  # (N, K)
+    y = np.asarray([k for _, k in rows], dtype=np.intp)
+    t = fit_temperature(logits, y)
+    out: dict[str, Any] = {"method": "temperature", "temperature": round(t, 5),
+                           "data": os.fspath(source)}  # fmt: skip
+    out.update(calibration_report(logits, y, round(t, 5)))
+    if len(rows) < len(clipset.labels):
+        out["skipped_clips"] = len(clipset.labels) - len(rows)
+    log.info("calibration: T = %.4f on %d clips of %s (NLL %.4f -> %.4f, ECE %.4f -> %.4f)",
+             t, out["clips"], out["data"], out["nll_before"], out["nll_after"],
+             out["ece_before"], out["ece_after"])  # fmt: skip
+    return out
+
+
 def checkpoint_info(ckpt: Checkpoint) -> dict[str, Any]:
     """The ``signrt.model`` metadata of a checkpoint (precision fp32)."""
     from .models import make_config
@@ -778,6 +859,31 @@ def checkpoint_info(ckpt: Checkpoint) -> dict[str, Any]:
     }
 
 
+def resolve_calib_data(
+    calib_data: str | os.PathLike[str] | None, train: Mapping[str, Any] | None
+) -> str | None:
+    """The calibration data to use: ``"auto"`` means the run's validation data if present.
+
+    Args:
+        calib_data: A dataset, ``"auto"`` or None.
+        train: The checkpoint's training information (its ``val_data``).
+
+    Returns:
+        The dataset, or None for no calibration.
+    """
+    if calib_data is None:
+        return None
+    text = os.fspath(calib_data)
+    if text != "auto":
+        return text
+    val = (train or {}).get("val_data")
+    if isinstance(val, str) and val and Path(val).exists():
+        log.info("calibration: on the run's validation data %s", val)
+        return val
+    log.info("calibration: none (the run has no --val-data folder here; pass --calib-data)")
+    return None
+
+
 def export_checkpoint(
     checkpoint: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -791,6 +897,7 @@ def export_checkpoint(
     rtol: float = RTOL,
     simplify: bool = True,
     length_buckets: bool | Sequence[int] = True,
+    calib_data: str | os.PathLike[str] | None = "auto",
 ) -> ExportReport:
     """Export a training checkpoint (``RUN_DIR/best.pt``) to a verified signrt model file.
 
@@ -806,11 +913,16 @@ def export_checkpoint(
         rtol: Relative parity tolerance.
         simplify: Simplify with onnxslim.
         length_buckets: Window-length buckets (see :func:`export_model`).
+        calib_data: Held-out labelled clips the calibration temperature is fitted on
+            (:func:`fit_calibration`); ``"auto"`` (default): the run's validation data
+            (``--val-data`` of ``signrt train``) when the checkpoint names one that exists,
+            else no calibration; None: no calibration.
 
     Returns:
         The :class:`ExportReport`.
 
     Raises:
+        DataError: If the calibration data cannot be read or holds none of the signs.
         ModelError: If the file is not a signrt checkpoint, its weights do not fit its
             architecture, or the export or its verification fails.
     """
@@ -827,12 +939,16 @@ def export_checkpoint(
             f"its config ({str(exc).splitlines()[0][:300]})"
         ) from exc
     inputs = verification_batch(ckpt.spec, verify_data, limit=verify_limit)
+    info = checkpoint_info(ckpt)
+    source = resolve_calib_data(calib_data, ckpt.train)
+    if source is not None:
+        info["calibration"] = fit_calibration(model, ckpt.spec, ckpt.labels, source)
     return export_model(
         model,
         ckpt.spec,
         ckpt.labels,
         out,
-        info=checkpoint_info(ckpt),
+        info=info,
         opset=opset,
         exporter=exporter,
         batch_range=batch_range,

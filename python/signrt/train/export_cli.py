@@ -56,6 +56,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "at export to give max_len's logits): auto (16, 32, 64, ... up to max_len), none "
         "(fixed L), or a list; default auto",
     )
+    p.add_argument(
+        "--calib-data",
+        default="auto",
+        metavar="DIR|auto|none",
+        help="held-out labelled clips the calibration temperature is fitted on (stored in "
+        "the model; the runtime's probabilities and stream thresholds are calibrated): a "
+        "dataset, auto (the run's --val-data when it exists; default) or none",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_cmd_export)
 
@@ -128,6 +136,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         rtol=args.tol,
         simplify=not args.no_simplify,
         length_buckets=parse_buckets(args.buckets),
+        calib_data=None if args.calib_data == "none" else args.calib_data,
     )
     if args.json:
         doc = report.to_dict()
