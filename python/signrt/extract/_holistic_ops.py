@@ -373,21 +373,24 @@ def crop(
 ) -> F32:
     """Warp the rotated ROI ``r`` (already padded) into an (out_h, out_w, 3) float tensor.
 
-    Like ImageToTensorCalculator on CPU: a perspective warp of the ROI's corners onto the
-    tensor, bilinear, border zero or replicate, then an affine map of 0..255 to
-    ``value_range``. With ``bgr`` the image is in OpenCV's BGR order and the channels of
-    the (small) crop are reversed to RGB, so that the whole frame is never converted.
+    Like ImageToTensorCalculator on CPU: the ROI's corners mapped onto the tensor, bilinear,
+    border zero or replicate, then an affine map of 0..255 to ``value_range``. The map of a
+    rotated rectangle onto the tensor is affine, so ``cv2.warpAffine`` computes the warp
+    that MediaPipe's ``cv::warpPerspective`` does (a perspective matrix with a last row of
+    0, 0, 1) with no per-pixel division: a third less time per crop. With ``bgr`` the
+    image is in OpenCV's BGR order and the channels of the (small) crop are reversed to
+    RGB, so that the whole frame is never converted.
     """
     import cv2
 
     h_img, w_img = image.shape[:2]
     box = cv2.boxPoints(
         ((r.xc * w_img, r.yc * h_img), (r.w * w_img, r.h * h_img), math.degrees(r.rot))
-    )
-    dst = np.array([[0, out_h], [0, 0], [out_w, 0], [out_w, out_h]], dtype=np.float32)
-    m = cv2.getPerspectiveTransform(box.astype(np.float32), dst)
+    )  # (4, 2): bottom-left, top-left, top-right, bottom-right
+    dst = np.array([[0, out_h], [0, 0], [out_w, 0]], dtype=np.float32)
+    m = cv2.getAffineTransform(box[:3].astype(np.float32), dst)  # (2, 3)
     border = cv2.BORDER_CONSTANT if zero_border else cv2.BORDER_REPLICATE
-    warped = cv2.warpPerspective(
+    warped = cv2.warpAffine(
         image, m, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=(0, 0, 0)
     )
     lo, hi = value_range
@@ -414,20 +417,27 @@ def refine_from_heatmap(lm: F32, heatmap: F32, kernel: int = 9, min_conf: float 
     """
     hh, hw, n = heatmap.shape
     out = lm.copy()
+    m = min(n, lm.shape[0])
     off = (kernel - 1) // 2
-    for i in range(min(n, lm.shape[0])):
-        cx = int(lm[i, 0] * hw)
-        cy = int(lm[i, 1] * hh)
-        if cx < 0 or cx >= hw or cy < 0 or cy >= hh:
-            continue
-        r0, r1 = max(0, cy - off), min(hh, cy + off + 1)
-        c0, c1 = max(0, cx - off), min(hw, cx + off + 1)
-        conf = 1.0 / (1.0 + np.exp(-heatmap[r0:r1, c0:c1, i].astype(np.float64)))
-        total = conf.sum()
-        if conf.max() >= min_conf and total > 0:
-            rows, cols = np.mgrid[r0:r1, c0:c1]
-            out[i, 0] = float((cols * conf).sum() / hw / total)
-            out[i, 1] = float((rows * conf).sum() / hh / total)
+    cx = (lm[:m, 0] * hw).astype(np.int64)  # (m,) truncation toward zero, like int()
+    cy = (lm[:m, 1] * hh).astype(np.int64)
+    inside = (cx >= 0) & (cx < hw) & (cy >= 0) & (cy < hh)
+    d = np.arange(-off, off + 1)
+    rows = cy[:, None] + d  # (m, k)
+    cols = cx[:, None] + d  # (m, k)
+    valid = ((rows >= 0) & (rows < hh))[:, :, None] & ((cols >= 0) & (cols < hw))[:, None, :]
+    r = np.clip(rows, 0, hh - 1)[:, :, None]
+    c = np.clip(cols, 0, hw - 1)[:, None, :]
+    logits = heatmap[r, c, np.arange(m)[:, None, None]].astype(np.float64)  # (m, k, k)
+    with np.errstate(over="ignore"):  # exp(-x) of a very negative logit: inf, sigmoid 0
+        conf = np.where(valid, 1.0 / (1.0 + np.exp(-logits)), 0.0)  # cells off the map: 0
+    total = conf.sum(axis=(1, 2))  # (m,)
+    refine = inside & (conf.max(axis=(1, 2)) >= min_conf) & (total > 0)
+    safe = np.where(total > 0, total, 1.0)
+    x = (cols[:, None, :] * conf).sum(axis=(1, 2)) / hw / safe
+    y = (rows[:, :, None] * conf).sum(axis=(1, 2)) / hh / safe
+    out[:m, 0] = np.where(refine, x, out[:m, 0])
+    out[:m, 1] = np.where(refine, y, out[:m, 1])
     return out
 
 
