@@ -373,24 +373,21 @@ def crop(
 ) -> F32:
     """Warp the rotated ROI ``r`` (already padded) into an (out_h, out_w, 3) float tensor.
 
-    Like ImageToTensorCalculator on CPU: the ROI's corners mapped onto the tensor, bilinear,
-    border zero or replicate, then an affine map of 0..255 to ``value_range``. The map of a
-    rotated rectangle onto the tensor is affine, so ``cv2.warpAffine`` computes the warp
-    that MediaPipe's ``cv::warpPerspective`` does (a perspective matrix with a last row of
-    0, 0, 1) with no per-pixel division: a third less time per crop. With ``bgr`` the
-    image is in OpenCV's BGR order and the channels of the (small) crop are reversed to
-    RGB, so that the whole frame is never converted.
+    Like ImageToTensorCalculator on CPU: a perspective warp of the ROI's corners onto the
+    tensor, bilinear, border zero or replicate, then an affine map of 0..255 to
+    ``value_range``. With ``bgr`` the image is in OpenCV's BGR order and the channels of
+    the (small) crop are reversed to RGB, so that the whole frame is never converted.
     """
     import cv2
 
     h_img, w_img = image.shape[:2]
     box = cv2.boxPoints(
         ((r.xc * w_img, r.yc * h_img), (r.w * w_img, r.h * h_img), math.degrees(r.rot))
-    )  # (4, 2): bottom-left, top-left, top-right, bottom-right
-    dst = np.array([[0, out_h], [0, 0], [out_w, 0]], dtype=np.float32)
-    m = cv2.getAffineTransform(box[:3].astype(np.float32), dst)  # (2, 3)
+    )
+    dst = np.array([[0, out_h], [0, 0], [out_w, 0], [out_w, out_h]], dtype=np.float32)
+    m = cv2.getPerspectiveTransform(box.astype(np.float32), dst)
     border = cv2.BORDER_CONSTANT if zero_border else cv2.BORDER_REPLICATE
-    warped = cv2.warpAffine(
+    warped = cv2.warpPerspective(
         image, m, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=(0, 0, 0)
     )
     lo, hi = value_range
