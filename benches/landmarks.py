@@ -11,7 +11,8 @@ Inputs: the real clips and photos in ``../shared/data/media`` (``--media``), els
 excerpts in ``tests/data/media``. Targets (issue 13): agreement >= 95 %, distance <= 1 %,
 onnx p50 <= 0.7x MediaPipe's.
 
-Writes ``benches/results/landmarks.json`` and ``benches/results/landmarks.md``.
+Writes ``benches/results/landmarks.json`` and ``benches/results/landmarks.md``
+(``landmarks_default_threads.*`` with ``--threads 0``).
 
 Usage:
     python benches/landmarks.py [--frames 60] [--threads 1] [--out-dir benches/results]
@@ -205,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         "Distance: mean over a part's landmarks of the pixel distance, divided by the image "
         "diagonal, averaged over frames where both find the part.",
     ]
+    # --threads 0 (each library's default threads) goes to its own report
     write_report(
-        "landmarks",
+        "landmarks" if threads is not None else "landmarks_default_threads",
         rows,
         args.out_dir,
         title="Landmarks: onnx Holistic vs MediaPipe legacy Holistic (CPU)",

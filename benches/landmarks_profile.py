@@ -96,12 +96,33 @@ def ab(
     return times, cpu
 
 
-def steps(media: list[tuple[str, list[np.ndarray]]]) -> dict[str, list[float]]:
-    """ms per model call and per crop of a serial 1-thread extractor."""
+def steps(
+    media: list[tuple[str, list[np.ndarray]]], baseline: Path | None = None
+) -> dict[str, list[float]]:
+    """ms per model call and per crop of a serial 1-thread extractor.
+
+    With ``baseline``, a second such extractor on those model files processes every frame
+    right after the first, and its model calls are timed too (``baseline models:`` rows).
+    """
     times: dict[str, list[float]] = defaultdict(list)
     # one call per hand, no tasks
     ex = OnnxHolisticExtractor(device="cpu", num_threads=1, parallel=False,
                                session_config=SPIN_OFF)  # fmt: skip
+    other = None
+    if baseline is not None:
+        other = OnnxHolisticExtractor(device="cpu", num_threads=1, parallel=False,
+                                      session_config=SPIN_OFF, model_dir=baseline)  # fmt: skip
+        run_other = other._run
+
+        def timed_other(name: str, x: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return run_other(name, x)
+            finally:
+                key = f"baseline models: model {name} (batch {len(x)})"
+                times[key].append((time.perf_counter() - t0) * 1e3)
+
+        other._run = timed_other  # type: ignore[method-assign]
     run, crop = ex._run, ops.crop
 
     def timed_run(name: str, x: Any) -> Any:
@@ -123,14 +144,22 @@ def steps(media: list[tuple[str, list[np.ndarray]]]) -> dict[str, list[float]]:
     try:
         for _name, frames in media:
             ex.reset()
+            if other is not None:
+                other.reset()
             for k, f in enumerate(frames):
                 t0 = time.perf_counter()
                 ex.process(f)
                 if k > 0:
                     times["frame"].append((time.perf_counter() - t0) * 1e3)
+                if other is not None:
+                    ops.crop = crop  # only the first extractor's crops are timed
+                    other.process(f)
+                    ops.crop = timed_crop
     finally:
         ops.crop = crop
         ex.close()
+        if other is not None:
+            other.close()
     return times
 
 
@@ -146,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     media = [m for m in load_media(args.media, args.frames) if len(m[1]) > 1]
     load0 = os.getloadavg()[0]
     t_ab, c_ab = ab(media, args.baseline_models)
-    t_steps = steps(media)
+    t_steps = steps(media, args.baseline_models)
     ref = float(np.median(t_ab["mediapipe 1 thread"]))
     ref_cpu = float(np.median(c_ab["mediapipe 1 thread"]))
     rows = [{"case": n, "frames": len(v), "p50_ms": float(np.median(v)),
@@ -158,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     frame_total = float(np.sum(t_steps["frame"]))
     rows += [{"case": f"step: {n}", "frames": len(v), "p50_ms": float(np.median(v)),
               "p90_ms": float(np.percentile(v, 90)),
-              "share_of_frame_time": float(np.sum(v)) / frame_total}
+              **({} if n.startswith("baseline")
+                 else {"share_of_frame_time": float(np.sum(v)) / frame_total})}
              for n, v in sorted(t_steps.items())]  # fmt: skip
     notes = [
         f"Inputs: {', '.join(n for n, _ in media)} from {args.media.name}/, at most "
@@ -166,7 +196,13 @@ def main(argv: list[str] | None = None) -> int:
         "A/B rows: every extractor on every frame, interleaved (order rotating per frame); "
         "intra-op spinning off everywhere; cpu = process CPU time (all threads) per frame.",
         "step rows: one serial extractor (1 thread, one call per hand, no tasks); share = "
-        "summed step time / summed frame time.",
+        "summed step time / summed frame time"
+        + (
+            f"; `baseline models:` rows: the same graph on {args.baseline_models.name}/ "
+            "right after it on every frame."
+            if args.baseline_models is not None
+            else "."
+        ),
         f"Load average (1 min) of the shared 2-core machine: {load0:.1f} before, "
         f"{os.getloadavg()[0]:.1f} after.",
     ]

@@ -73,6 +73,10 @@ _FACE_ANCHORS = ops.ssd_anchors(128, (8, 16, 16, 16))
 #: busy after each call, which on a small shared CPU takes them from the face thread, the
 #: classifier and everything else (benches/results/landmarks_profile.md).
 _SESSION_CONFIG: dict[str, str] = {"session.intra_op.allow_spinning": "0"}
+#: Pose wrist, pinky and index of the left and right hand; a hand is looked for where its
+#: wrist's visibility exceeds the threshold (the graph's ThresholdingCalculator).
+_HAND_POINTS = ((15, 17, 19), (16, 18, 20))
+_HAND_VISIBILITY = 0.1
 _FRAME_S = 1.0 / 30.0  # the legacy solution's simulated clock: 33 333 us per frame
 
 
@@ -162,9 +166,11 @@ class OnnxHolisticExtractor:
         min_tracking_confidence: Pose landmark presence threshold.
         smooth_landmarks: One-euro smoothing of the pose in video mode.
         model_dir: Folder with the six ONNX files (default :func:`default_model_dir`).
-        parallel: Run the face models and the hands as tasks on two worker threads beside
-            the calling one (ONNX Runtime releases the GIL), as MediaPipe's executor runs
-            its independent nodes; ``False`` runs everything on the calling thread.
+        parallel: Run the face or one hand on a worker thread beside the calling one (ONNX
+            Runtime releases the GIL), as MediaPipe's executor runs its independent nodes:
+            with both hands visible the right hand on the worker, the left hand and the
+            face on the caller, else the face on the worker; ``False`` runs everything on
+            the calling thread.
         hand_batch: Both hands in one batched call of each hand model (``None``: on GPU
             devices only). On the CPU, one call per hand is less work than a batch of two
             (the batch's activations outgrow the core's cache) and, with ``parallel``, the
@@ -267,9 +273,9 @@ class OnnxHolisticExtractor:
         }
         self._closed = False
         self._bgr = False  # whether the frame in process is BGR (crops flip it)
-        # two workers: the face and the second hand run beside the calling thread's hand
+        # one worker: the face or a hand runs beside the calling thread (see _process)
         self._pool: ThreadPoolExecutor | None = (
-            ThreadPoolExecutor(2, thread_name_prefix="signrt-holistic") if parallel else None
+            ThreadPoolExecutor(1, thread_name_prefix="signrt-holistic") if parallel else None
         )
         self.reset()
         log.debug(
@@ -391,24 +397,27 @@ class OnnxHolisticExtractor:
         lm, vis = pose
         out[POSE.start : POSE.stop] = lm[:, :3]
         # face and hands depend only on the pose and each on its own state: they run side
-        # by side (ONNX Runtime releases the GIL), as MediaPipe's executor runs its nodes
+        # by side (ONNX Runtime releases the GIL), as MediaPipe's executor runs its nodes;
+        # one worker and one hand-off per frame: on a loaded CPU every wake-up of a thread
+        # waits for a core, so the split is right hand | left hand + face with both hands
+        # visible, and the face | the hands otherwise
         pool = self._pool
-        pending = pool.submit(self._face_mesh, rgb, size, lm) if pool is not None else None
-        if self.hand_batch:
+        both = sum(float(vis[w]) > _HAND_VISIBILITY for w, _, _ in _HAND_POINTS) == 2
+        if pool is None:
             hands = self._hands_step(rgb, size, lm, vis, (0, 1))
+            face = self._face_mesh(rgb, size, lm)
+        elif both and not self.hand_batch:
+            other = pool.submit(self._hands_step, rgb, size, lm, vis, (1,))
+            hands = self._hands_step(rgb, size, lm, vis, (0,))
+            face = self._face_mesh(rgb, size, lm)
+            hands[1] = other.result()[1]
         else:
-            other = (
-                pool.submit(self._hands_step, rgb, size, lm, vis, (1,))
-                if pool is not None
-                else None
-            )
-            hands = self._hands_step(rgb, size, lm, vis, (0,) if other is not None else (0, 1))
-            if other is not None:
-                hands[1] = other.result()[1]
+            pending = pool.submit(self._face_mesh, rgb, size, lm)
+            hands = self._hands_step(rgb, size, lm, vis, (0, 1))
+            face = pending.result()
         for slot, hand in zip((LEFT_HAND, RIGHT_HAND), hands, strict=True):
             if hand is not None:
                 out[slot.start : slot.stop] = hand
-        face = pending.result() if pending is not None else self._face_mesh(rgb, size, lm)
         if face is not None:
             out[FACE.start : FACE.stop] = face
         return out
@@ -501,8 +510,8 @@ class OnnxHolisticExtractor:
         # ROIs from the pose, then the re-crops in one call: (n, 256, 256, 3)
         seen: list[int] = []
         from_pose: list[Rect] = []
-        for k, (wrist, pinky, index) in enumerate(((15, 17, 19), (16, 18, 20))):
-            if k in which and float(vis[wrist]) > 0.1:
+        for k, (wrist, pinky, index) in enumerate(_HAND_POINTS):
+            if k in which and float(vis[wrist]) > _HAND_VISIBILITY:
                 seen.append(k)
                 rect = ops.hand_rect_from_pose(pose[wrist], pose[pinky], pose[index], size)
                 from_pose.append(ops.transform_rect(rect, size, 2.7, shift_y=-0.1))
