@@ -172,11 +172,9 @@ class OnnxHolisticExtractor:
             face on the caller, else the face on the worker; ``False`` runs everything on
             the calling thread.
         hand_batch: Both hands in one batched call of each hand model (``None``: on GPU
-            devices only). On the CPU, one call per hand is less work than a batch of two
-            (the batch's activations outgrow the core's cache) and, with ``parallel``, the
-            two calls run side by side on one intra-op thread each, which a loaded CPU
-            serves better than one call with two intra-op threads
-            (benches/results/landmarks_profile.md).
+            devices only). On the CPU one call per hand is no more work than a batch of two
+            (benches/results/landmarks_profile.md) and, with ``parallel``, the two calls
+            run side by side on one intra-op thread each, with no intra-op hand-offs.
         session_config: Extra ONNX Runtime session config entries for every session
             (``SessionOptions.add_session_config_entry``), e.g.
             ``{"session.intra_op.allow_spinning": "1"}``.
