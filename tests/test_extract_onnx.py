@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,6 +108,35 @@ def test_one_euro_is_identity_on_a_still_point_and_lags_a_jump() -> None:
     np.testing.assert_allclose(ops.smooth_landmarks(f, moved, (100, 100), roi, 4 / 30), moved)
 
 
+def _refine_loop(lm: np.ndarray, heatmap: np.ndarray, kernel: int = 9) -> np.ndarray:
+    """RefineLandmarksFromHeatmapCalculator, one landmark at a time (the reference)."""
+    hh, hw, n = heatmap.shape
+    out = lm.copy()
+    off = (kernel - 1) // 2
+    for i in range(min(n, lm.shape[0])):
+        cx, cy = int(lm[i, 0] * hw), int(lm[i, 1] * hh)
+        if not (0 <= cx < hw and 0 <= cy < hh):
+            continue
+        r0, r1 = max(0, cy - off), min(hh, cy + off + 1)
+        c0, c1 = max(0, cx - off), min(hw, cx + off + 1)
+        conf = 1.0 / (1.0 + np.exp(-heatmap[r0:r1, c0:c1, i].astype(np.float64)))
+        if conf.max() >= 0.5 and conf.sum() > 0:
+            rows, cols = np.mgrid[r0:r1, c0:c1]
+            out[i, 0] = (cols * conf).sum() / hw / conf.sum()
+            out[i, 1] = (rows * conf).sum() / hh / conf.sum()
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.floats(0.5, 8.0))
+def test_heatmap_refinement_matches_the_windowed_loop(seed: int, spread: float) -> None:
+    rng = np.random.default_rng(seed)
+    heatmap = (rng.normal(size=(16, 20, 7)) * spread).astype(np.float32)
+    lm = rng.uniform(-0.2, 1.2, size=(9, 3)).astype(np.float32)  # some off the map
+    got = ops.refine_from_heatmap(lm, heatmap, kernel=5)
+    np.testing.assert_allclose(got, _refine_loop(lm, heatmap, kernel=5), rtol=1e-6, atol=1e-7)
+
+
 # ----------------------------------------------------------------------------- real media
 cv2 = pytest.importorskip("cv2")
 
@@ -201,6 +231,27 @@ def test_still_mode_detects_every_frame(still: object) -> None:
     for f in _video("thumbs_up_12f_640x360.mp4", 2):
         still.process(f)  # type: ignore[attr-defined]
         assert still.last_detected  # type: ignore[attr-defined]
+
+
+def test_hand_tasks_match_the_batched_hands() -> None:
+    """Per-hand calls side by side (CPU default) give the frames of one batched serial call."""
+    from signrt.extract.onnx_holistic import OnnxHolisticExtractor
+
+    frames = _video("thumbs_up_12f_640x360.mp4", 6)
+    with (
+        OnnxHolisticExtractor(device="cpu", num_threads=1) as tasks,
+        OnnxHolisticExtractor(device="cpu", num_threads=1, hand_batch=True, parallel=False) as one,
+    ):
+        assert not tasks.hand_batch and one.hand_batch
+        both = 0
+        for f in frames:
+            a, b = tasks.process(f), one.process(f)
+            np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+            np.testing.assert_allclose(a, b, atol=1e-5, equal_nan=True)
+            present = _present(a)
+            assert present["right_hand"]  # the thumbs-up hand, in every frame
+            both += present["left_hand"]
+        assert both >= 2  # and frames with both hands: two tasks side by side
 
 
 # ----------------------------------------------------------------------------- errors
@@ -394,3 +445,83 @@ def test_bundled_models_match_their_manifest() -> None:
             assert out["max_abs_diff"] <= 1e-3 * max(1.0, out["max_abs_value"]) + 0.02, out
         names.add(m["name"])
     assert len(names) == 6
+
+
+def _converter() -> object:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "convert_holistic.py"
+    spec = importlib.util.spec_from_file_location("convert_holistic", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_layout_rewrites_compute_the_same_function() -> None:
+    """PRelu -> depthwise convs and channel Pad -> 1x1 conv: same outputs on ONNX Runtime."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    conv = _converter()
+    rng = np.random.default_rng(3)
+    slope = rng.uniform(-1.5, 1.5, size=(1, 8, 1, 1)).astype(np.float32)
+    weight = rng.normal(size=(8, 4, 3, 3)).astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("PRelu", ["c", "s"], ["p"]),
+        helper.make_node("Pad", ["p", "pads"], ["y"]),  # 8 -> 12 channels, zeros
+    ]
+    inits = [
+        numpy_helper.from_array(weight, "w"),
+        numpy_helper.from_array(slope, "s"),
+        numpy_helper.from_array(np.array([0, 0, 0, 0, 0, 4, 0, 0], np.int64), "pads"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 10, 10])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 12, 10, 10])],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    x = rng.normal(size=(1, 4, 10, 10)).astype(np.float32)
+
+    def run(m: object) -> np.ndarray:
+        sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])  # type: ignore[attr-defined]
+        out: np.ndarray = sess.run(None, {"x": x})[0]
+        return out
+
+    ref = run(model)
+    rewritten = onnx.ModelProto()
+    rewritten.CopyFrom(model)
+    assert conv.rewrite_prelu(rewritten) == 1  # type: ignore[attr-defined]
+    assert conv.rewrite_channel_pad(rewritten) == 1  # type: ignore[attr-defined]
+    onnx.checker.check_model(rewritten)
+    assert {n.op_type for n in rewritten.graph.node} == {"Conv", "Relu", "Add"}
+    got = run(rewritten)
+    assert np.all(got[:, 8:] == 0.0)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+    # a slope broadcast over the last axis is not per channel: left alone
+    other = onnx.ModelProto()
+    other.CopyFrom(model)
+    other.graph.initializer[1].CopyFrom(
+        numpy_helper.from_array(rng.uniform(size=(10,)).astype(np.float32), "s")
+    )
+    assert conv.rewrite_prelu(other) == 0  # type: ignore[attr-defined]
+
+
+def test_bundled_cpu_models_keep_ort_layout() -> None:
+    """The shipped face_landmark and hand_recrop carry the rewrites their manifest records."""
+    onnx = pytest.importorskip("onnx")
+    import json
+
+    folder = Path(ops.__file__).parent / "_models" / "holistic"
+    manifest = {m["name"]: m for m in json.loads((folder / "MANIFEST.json").read_text())["models"]}
+    for name in ("face_landmark", "hand_recrop"):
+        ops_used = {n.op_type for n in onnx.load(str(folder / f"{name}.onnx")).graph.node}
+        assert "PRelu" not in ops_used and "Pad" not in ops_used, (name, ops_used)
+        assert manifest[name]["layout_rewrites"]["prelu"] > 0

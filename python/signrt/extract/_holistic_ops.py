@@ -414,20 +414,27 @@ def refine_from_heatmap(lm: F32, heatmap: F32, kernel: int = 9, min_conf: float 
     """
     hh, hw, n = heatmap.shape
     out = lm.copy()
+    m = min(n, lm.shape[0])
     off = (kernel - 1) // 2
-    for i in range(min(n, lm.shape[0])):
-        cx = int(lm[i, 0] * hw)
-        cy = int(lm[i, 1] * hh)
-        if cx < 0 or cx >= hw or cy < 0 or cy >= hh:
-            continue
-        r0, r1 = max(0, cy - off), min(hh, cy + off + 1)
-        c0, c1 = max(0, cx - off), min(hw, cx + off + 1)
-        conf = 1.0 / (1.0 + np.exp(-heatmap[r0:r1, c0:c1, i].astype(np.float64)))
-        total = conf.sum()
-        if conf.max() >= min_conf and total > 0:
-            rows, cols = np.mgrid[r0:r1, c0:c1]
-            out[i, 0] = float((cols * conf).sum() / hw / total)
-            out[i, 1] = float((rows * conf).sum() / hh / total)
+    cx = (lm[:m, 0] * hw).astype(np.int64)  # (m,) truncation toward zero, like int()
+    cy = (lm[:m, 1] * hh).astype(np.int64)
+    inside = (cx >= 0) & (cx < hw) & (cy >= 0) & (cy < hh)
+    d = np.arange(-off, off + 1)
+    rows = cy[:, None] + d  # (m, k)
+    cols = cx[:, None] + d  # (m, k)
+    valid = ((rows >= 0) & (rows < hh))[:, :, None] & ((cols >= 0) & (cols < hw))[:, None, :]
+    r = np.clip(rows, 0, hh - 1)[:, :, None]
+    c = np.clip(cols, 0, hw - 1)[:, None, :]
+    logits = heatmap[r, c, np.arange(m)[:, None, None]].astype(np.float64)  # (m, k, k)
+    with np.errstate(over="ignore"):  # exp(-x) of a very negative logit: inf, sigmoid 0
+        conf = np.where(valid, 1.0 / (1.0 + np.exp(-logits)), 0.0)  # cells off the map: 0
+    total = conf.sum(axis=(1, 2))  # (m,)
+    refine = inside & (conf.max(axis=(1, 2)) >= min_conf) & (total > 0)
+    safe = np.where(total > 0, total, 1.0)
+    x = (cols[:, None, :] * conf).sum(axis=(1, 2)) / hw / safe
+    y = (rows[:, :, None] * conf).sum(axis=(1, 2)) / hh / safe
+    out[:m, 0] = np.where(refine, x, out[:m, 0])
+    out[:m, 1] = np.where(refine, y, out[:m, 1])
     return out
 
 

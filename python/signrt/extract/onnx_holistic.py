@@ -9,8 +9,9 @@ OpenCV (:mod:`._holistic_ops`):
   alignment ROI from the hip-centre keypoints; pose landmarks (256², heatmap refinement);
   the next frame's ROI from the two auxiliary landmarks; one-euro smoothing in video mode;
 * hands: the ROI from the pose wrist/pinky/index, a re-crop model that re-centres it, ROI
-  tracking against the previous frame's hand; both hands in one batch for the re-crop and
-  for the landmark model;
+  tracking against the previous frame's hand; on a GPU both hands in one batch for the
+  re-crop and for the landmark model, on the CPU each hand as its own task (the two run
+  side by side, like MediaPipe's two hand nodes);
 * face: the ROI from the pose's face points, the short-range face detector in that ROI,
   ROI tracking, the 468-point face mesh.
 
@@ -72,6 +73,10 @@ _FACE_ANCHORS = ops.ssd_anchors(128, (8, 16, 16, 16))
 #: busy after each call, which on a small shared CPU takes them from the face thread, the
 #: classifier and everything else (benches/results/landmarks_profile.md).
 _SESSION_CONFIG: dict[str, str] = {"session.intra_op.allow_spinning": "0"}
+#: Pose wrist, pinky and index of the left and right hand; a hand is looked for where its
+#: wrist's visibility exceeds the threshold (the graph's ThresholdingCalculator).
+_HAND_POINTS = ((15, 17, 19), (16, 18, 20))
+_HAND_VISIBILITY = 0.1
 _FRAME_S = 1.0 / 30.0  # the legacy solution's simulated clock: 33 333 us per frame
 
 
@@ -155,12 +160,21 @@ class OnnxHolisticExtractor:
         device: ``auto``, ``cpu``, ``cuda`` or ``tensorrt`` (ONNX Runtime's TensorRT
             execution provider, fp16, engines cached in the runtime's cache folder).
         num_threads: Intra-op threads of each CPU session (``None``: ONNX Runtime's default);
-            the hand model, which runs both hands in one call, gets twice as many.
+            with ``hand_batch`` the hand model, which then runs both hands in one call, gets
+            twice as many.
         min_detection_confidence: Pose detection score threshold.
         min_tracking_confidence: Pose landmark presence threshold.
         smooth_landmarks: One-euro smoothing of the pose in video mode.
         model_dir: Folder with the six ONNX files (default :func:`default_model_dir`).
-        parallel: Run the face models on a second thread while the hand models run.
+        parallel: Run the face or one hand on a worker thread beside the calling one (ONNX
+            Runtime releases the GIL), as MediaPipe's executor runs its independent nodes:
+            with both hands visible the right hand on the worker, the left hand and the
+            face on the caller, else the face on the worker; ``False`` runs everything on
+            the calling thread.
+        hand_batch: Both hands in one batched call of each hand model (``None``: on GPU
+            devices only). On the CPU one call per hand is no more work than a batch of two
+            (benches/results/landmarks_profile.md) and, with ``parallel``, the two calls
+            run side by side on one intra-op thread each, with no intra-op hand-offs.
         session_config: Extra ONNX Runtime session config entries for every session
             (``SessionOptions.add_session_config_entry``), e.g.
             ``{"session.intra_op.allow_spinning": "1"}``.
@@ -186,6 +200,7 @@ class OnnxHolisticExtractor:
         model_dir: str | os.PathLike[str] | None = None,
         parallel: bool = True,
         session_config: dict[str, str] | None = None,
+        hand_batch: bool | None = None,
     ) -> None:
         if num_threads is not None and num_threads < 1:
             raise ExtractorError(f"num_threads must be >= 1 or None, got {num_threads}")
@@ -205,6 +220,10 @@ class OnnxHolisticExtractor:
         folder = Path(model_dir) if model_dir is not None else default_model_dir()
         self.model_dir = folder
         providers = resolve_device(device)
+        on_cpu = providers == ["CPUExecutionProvider"]
+        batch_hands = (not on_cpu) if hand_batch is None else bool(hand_batch)
+        #: Whether both hands go through each hand model in one batched call.
+        self.hand_batch = batch_hands
         manifest = _load_manifest(folder)
         config = dict(_SESSION_CONFIG)
         config.update(session_config or {})
@@ -233,7 +252,7 @@ class OnnxHolisticExtractor:
                     f"expected {expected}); {_FIX}"
                 )
             opts = so
-            if name == "hand_landmark_full" and num_threads is not None:
+            if name == "hand_landmark_full" and num_threads is not None and batch_hands:
                 # one batched call serves both hands, which MediaPipe runs as two nodes of
                 # num_threads each, side by side: give the batch their threads together
                 opts = options(self._HAND_THREADS * num_threads)
@@ -252,8 +271,9 @@ class OnnxHolisticExtractor:
         }
         self._closed = False
         self._bgr = False  # whether the frame in process is BGR (crops flip it)
+        # one worker: the face or a hand runs beside the calling thread (see _process)
         self._pool: ThreadPoolExecutor | None = (
-            ThreadPoolExecutor(1, thread_name_prefix="signrt-face") if parallel else None
+            ThreadPoolExecutor(1, thread_name_prefix="signrt-holistic") if parallel else None
         )
         self.reset()
         log.debug(
@@ -374,16 +394,28 @@ class OnnxHolisticExtractor:
             return out
         lm, vis = pose
         out[POSE.start : POSE.stop] = lm[:, :3]
-        # face and hands depend only on the pose: the face runs beside the hands (ONNX
-        # Runtime releases the GIL), as MediaPipe's executor runs independent nodes
-        pending = (
-            self._pool.submit(self._face_mesh, rgb, size, lm) if self._pool is not None else None
-        )
-        hands = self._hand_pair(rgb, size, lm, vis)
+        # face and hands depend only on the pose and each on its own state: they run side
+        # by side (ONNX Runtime releases the GIL), as MediaPipe's executor runs its nodes;
+        # one worker and one hand-off per frame: on a loaded CPU every wake-up of a thread
+        # waits for a core, so the split is right hand | left hand + face with both hands
+        # visible, and the face | the hands otherwise
+        pool = self._pool
+        both = sum(float(vis[w]) > _HAND_VISIBILITY for w, _, _ in _HAND_POINTS) == 2
+        if pool is None:
+            hands = self._hands_step(rgb, size, lm, vis, (0, 1))
+            face = self._face_mesh(rgb, size, lm)
+        elif both and not self.hand_batch:
+            other = pool.submit(self._hands_step, rgb, size, lm, vis, (1,))
+            hands = self._hands_step(rgb, size, lm, vis, (0,))
+            face = self._face_mesh(rgb, size, lm)
+            hands[1] = other.result()[1]
+        else:
+            pending = pool.submit(self._face_mesh, rgb, size, lm)
+            hands = self._hands_step(rgb, size, lm, vis, (0, 1))
+            face = pending.result()
         for slot, hand in zip((LEFT_HAND, RIGHT_HAND), hands, strict=True):
             if hand is not None:
                 out[slot.start : slot.stop] = hand
-        face = pending.result() if pending is not None else self._face_mesh(rgb, size, lm)
         if face is not None:
             out[FACE.start : FACE.stop] = face
         return out
@@ -445,14 +477,39 @@ class OnnxHolisticExtractor:
         self._aux_filter.reset()
         self._vis_filter.reset()
 
-    def _hand_pair(
-        self, rgb: npt.NDArray[np.uint8], size: tuple[int, int], pose: F32, vis: F32
+    def _hands_step(
+        self,
+        rgb: npt.NDArray[np.uint8],
+        size: tuple[int, int],
+        pose: F32,
+        vis: F32,
+        which: tuple[int, ...],
     ) -> list[F32 | None]:
-        # ROIs from the pose, then both re-crops in one call: (n, 256, 256, 3)
+        """The hands ``which`` (0 left, 1 right) of one frame, in one batch per model.
+
+        Without ``hand_batch`` each model call takes one hand (the loop below): the same
+        steps, and each hand's state is touched by its own task only.
+        """
+        if not self.hand_batch and len(which) > 1:
+            result: list[F32 | None] = [None, None]
+            for k in which:
+                result[k] = self._hands_step(rgb, size, pose, vis, (k,))[k]
+            return result
+        return self._hand_pair(rgb, size, pose, vis, which)
+
+    def _hand_pair(
+        self,
+        rgb: npt.NDArray[np.uint8],
+        size: tuple[int, int],
+        pose: F32,
+        vis: F32,
+        which: tuple[int, ...] = (0, 1),
+    ) -> list[F32 | None]:
+        # ROIs from the pose, then the re-crops in one call: (n, 256, 256, 3)
         seen: list[int] = []
         from_pose: list[Rect] = []
-        for k, (wrist, pinky, index) in enumerate(((15, 17, 19), (16, 18, 20))):
-            if float(vis[wrist]) > 0.1:
+        for k, (wrist, pinky, index) in enumerate(_HAND_POINTS):
+            if k in which and float(vis[wrist]) > _HAND_VISIBILITY:
                 seen.append(k)
                 rect = ops.hand_rect_from_pose(pose[wrist], pose[pinky], pose[index], size)
                 from_pose.append(ops.transform_rect(rect, size, 2.7, shift_y=-0.1))
@@ -488,7 +545,7 @@ class OnnxHolisticExtractor:
                 lm = raw[j].reshape(21, 3).astype(np.float32) / 224.0
                 lm[:, 2] /= 0.4
                 result[k] = ops.project_points(ops.remove_letterbox_points(lm, pads[j]), roi)
-        for k in range(2):
+        for k in which:
             self._hands[k].landmarks = result[k]
         return result
 
