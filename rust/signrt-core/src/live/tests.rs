@@ -567,3 +567,101 @@ proptest! {
         prop_assert!((pairwise_sum(&a) - exact).abs() <= 1e-12 * (1.0 + exact));
     }
 }
+
+// ------------------------------------------------------------------------ score kinds
+#[test]
+fn score_kinds_check_their_thresholds() {
+    let w = |score, t| WindowSettings::scored(score, 1, t, 1, 0.0, 1, true, 16);
+    assert!(w(ScoreKind::Probability, 1.5).is_err());
+    let e = w(ScoreKind::Energy, 7.25).unwrap();
+    assert_eq!((e.score, e.threshold), (ScoreKind::Energy, 7.25));
+    assert!(w(ScoreKind::Energy, -3.0).is_ok());
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let msg = w(ScoreKind::Energy, bad).unwrap_err().to_string();
+        assert!(msg.contains("finite") && msg.contains("energy"), "{msg}");
+        let seg = SegmentSettings::scored(
+            ScoreKind::Energy,
+            bad,
+            4,
+            None,
+            MotionUnit::Shoulder,
+            1,
+            None,
+            16,
+        );
+        assert!(seg.is_err());
+    }
+    assert_eq!(
+        WindowSettings::new(1, 0.5, 1, 0.0, 1, true, 16)
+            .unwrap()
+            .score,
+        ScoreKind::Probability
+    );
+    assert_eq!(ScoreKind::from_name("energy").unwrap(), ScoreKind::Energy);
+    assert_eq!(
+        ScoreKind::from_name("probability").unwrap().name(),
+        "probability"
+    );
+    assert!(ScoreKind::from_name("logit")
+        .unwrap_err()
+        .to_string()
+        .contains("'logit'"));
+}
+
+#[test]
+fn window_energy_threshold_decides_and_the_event_reports_the_values() {
+    let spec = fixtures::islr118(16, Fit::Truncate);
+    let s = WindowSettings::scored(ScoreKind::Energy, 1, 2.0, 2, 0.0, 1, true, 16).unwrap();
+    let mut d = WindowDecider::new(spec, s, 10.0).unwrap();
+    let f = frame(Some(0.5), None, None);
+    // (energy, probability): energies 2.5, 1.0 (resets), 3.0, 2.0 -> emit on the 4th
+    let script = [
+        (2.5, 0.9),
+        (1.0, 0.95),
+        (3.0, 0.4),
+        (2.0, 0.7),
+        (f64::NAN, 0.9),
+    ];
+    let mut got = Vec::new();
+    for (i, &(energy, p)) in script.iter().enumerate() {
+        assert!(d.push(fr(&f), Some(i as f64 / 10.0)).unwrap());
+        if let Some(e) = d.decide_scored("a", energy, p).unwrap() {
+            got.push((i, e));
+        }
+    }
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, 3);
+    // the mean of the confirming probabilities (0.4, 0.7), not of the energies
+    assert!((got[0].1.score - 0.55).abs() < 1e-15);
+}
+
+#[test]
+fn segment_energy_threshold_decides_and_reports_the_value() {
+    let s = SegmentSettings::scored(
+        ScoreKind::Energy,
+        -1.0,
+        2,
+        Some(0.004),
+        MotionUnit::Image,
+        1,
+        None,
+        16,
+    )
+    .unwrap();
+    let still = |x| frame(Some(x), None, None);
+    let mut frames: Vec<Vec<f32>> = (0..5).map(|k| still(0.3 + 0.02 * k as f32)).collect();
+    frames.extend(std::iter::repeat_n(still(0.38), 3));
+    for (energy, fires) in [(-0.5, true), (-1.0, true), (-1.5, false), (f64::NAN, false)] {
+        let mut d = SegmentDecider::new(s.clone(), 30.0).unwrap();
+        let mut out = Vec::new();
+        for (i, f) in frames.iter().enumerate() {
+            if d.push(fr(f), Some(i as f64 / 10.0)).unwrap() {
+                out.extend(d.decide_scored(energy, 0.625).unwrap());
+            }
+        }
+        assert_eq!(out.len(), usize::from(fires), "energy {energy}");
+        if fires {
+            assert_eq!(out[0].score, 0.625);
+        }
+    }
+}
