@@ -225,6 +225,7 @@ def test_tune_stream_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert mf.stream["tuning"]["segment"]["by_score"]["probability"]["grid_size"] == 3 * 1 * 2
     assert main(["tune-stream", str(demo), "--data", str(data), "--modes", "fast"]) == 2
     assert main(["tune-stream", str(demo), "--data", str(data), "--strides", "x"]) == 2
+    assert main(["tune-stream", str(demo), "--data", str(data), "--scores", "logit"]) == 2
 
 
 def test_tune_stream_default_thresholds_reach_confident_scores(tmp_path: Path) -> None:
