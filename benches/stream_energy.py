@@ -73,9 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     mf = load_model_file(args.model)
     tuning = mf.stream.get("tuning", {})
     configs: dict[str, dict[str, dict[str, Any]] | None] = {"chosen": None}
+    stored = {m: mf.stream[m] for m in MODES if m in mf.stream}
     for kind in ("probability", "energy"):
-        configs[kind] = {m: tuning[m]["by_score"][kind]["options"] for m in MODES
-                         if kind in tuning.get(m, {}).get("by_score", {})}  # fmt: skip
+        best = {m: tuning[m]["by_score"][kind]["options"] for m in MODES
+                if kind in tuning.get(m, {}).get("by_score", {})}  # fmt: skip
+        if best and best != stored:  # the chosen run already covers a kind chosen in both
+            configs[kind] = best
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     out = Path(args.out)

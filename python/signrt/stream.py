@@ -24,8 +24,9 @@ What the threshold compares is the stream's ``score``:
   model's temperature; higher means more like the training data), computed with the
   probabilities from the same logits (no extra engine call). Energies are thresholded on
   their own scale, which is the model's (no default: ``signrt tune-stream`` picks one on
-  validation streams); on INCLUDE streams it gave 5-9 F1 points more than the calibrated
-  probability (benches/results/stream_energy.md).
+  validation streams); on INCLUDE test streams it gave 1-9 F1 points more than the
+  calibrated probability, and more unknown-word events in four of six settings
+  (benches/results/stream_energy.md).
 
 Either way an event reports the top-1 label and its calibrated probability (window mode: the
 mean of the confirming classifications' probabilities). A classification whose top-1 is
