@@ -665,3 +665,49 @@ fn segment_energy_threshold_decides_and_reports_the_value() {
         }
     }
 }
+
+proptest! {
+    /// Only the order of the decision scores matters: an energy decider fed energies `e`
+    /// with threshold `t` emits exactly what a probability decider fed `sigmoid(e)` with
+    /// threshold `sigmoid(t)` emits (same frames, times and reported values), in both modes.
+    #[test]
+    fn energy_decisions_equal_probability_decisions_under_a_monotone_map(
+        kinds in proptest::collection::vec((0u8..6, 0.2f32..0.8), 1..100),
+        energies in proptest::collection::vec((0usize..3, -6.0f64..6.0, 0.0f64..1.0), 1..16),
+        t in -4.0f64..4.0, confirm in 1i64..4,
+    ) {
+        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let labels = ["a", "b", "c"];
+        let spec = fixtures::hands_pose(8, Fit::Truncate);
+        let we = WindowSettings::scored(ScoreKind::Energy, 1, t, confirm, 0.0, 1, true, 8).unwrap();
+        let wp = WindowSettings::new(1, sig(t), confirm, 0.0, 1, true, 8).unwrap();
+        let mut de = WindowDecider::new(spec.clone(), we, 25.0).unwrap();
+        let mut dp = WindowDecider::new(spec, wp, 25.0).unwrap();
+        let se = SegmentSettings::scored(ScoreKind::Energy, t, 2, None, MotionUnit::Shoulder, 1,
+                                         None, 8).unwrap();
+        let sp = SegmentSettings::new(sig(t), 2, None, MotionUnit::Shoulder, 1, None, 8).unwrap();
+        let (mut ge, mut gp) = (SegmentDecider::new(se, 25.0).unwrap(),
+                                SegmentDecider::new(sp, 25.0).unwrap());
+        let (mut k, mut j) = (0usize, 0usize);
+        for (i, &(kind, x)) in kinds.iter().enumerate() {
+            let f = frame_kind(kind, x);
+            let ts = Some(i as f64 / 25.0);
+            let ready = de.push(fr(&f), ts).unwrap();
+            prop_assert_eq!(ready, dp.push(fr(&f), ts).unwrap());
+            if ready {
+                let (c, e, p) = energies[k % energies.len()];
+                k += 1;
+                let a = de.decide_scored(labels[c], e, p).unwrap();
+                let b = dp.decide_scored(labels[c], sig(e), p).unwrap();
+                prop_assert_eq!(a, b, "window, frame {}", i);
+            }
+            let closed = ge.push(fr(&f), ts).unwrap();
+            prop_assert_eq!(closed, gp.push(fr(&f), ts).unwrap());
+            if closed {
+                let (_, e, p) = energies[j % energies.len()];
+                j += 1;
+                prop_assert_eq!(ge.decide_scored(e, p).unwrap(), gp.decide_scored(sig(e), p).unwrap());
+            }
+        }
+    }
+}
