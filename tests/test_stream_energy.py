@@ -286,3 +286,27 @@ def test_tune_stream_chooses_the_energy_when_only_it_rejects_unknown_signs(
         assert _feed(st, _moving(20, 0.6, 0.3) + REST) == []
         assert [lab for lab, _ in _feed(rec.stream(mode, **out[mode]),
                                         _moving(20, 0.6, 0.5) + REST)] == ["right"]  # fmt: skip
+
+
+# ------------------------------------------------------------------------ eval-stream
+def test_eval_stream_reports_the_models_stored_settings(tmp_path: Path) -> None:
+    import signrt
+    from signrt.evaluate.stream_eval import EvalConfig, evaluate_streams, load_clip_set
+    from signrt.evaluate.streams import StreamConfig
+    from test_evaluate_stream import _synthetic, _write_folder
+
+    stored = {"score": "energy", "threshold": -50.0, "rest_frames": 10}
+    path = _tuned(signrt.recognizer.default_model_path(), tmp_path, {"segment": stored})
+    rec = load(path, device="cpu")
+    clips, labels = _synthetic(2, 1)
+    data = load_clip_set(_write_folder(tmp_path / "d", clips, labels))
+    cfg = EvalConfig(streams=StreamConfig(signs_per_stream=2), idle_seconds=0.0,
+                     modes=("segment",))  # fmt: skip
+    report = evaluate_streams(rec, data, config=cfg)
+    assert report.config["model_settings"] == {"segment": stored}
+    assert "model's: rest_frames=10, score=energy, threshold=-50.0" in report.to_markdown()
+    # an energy threshold far below every energy: every segment becomes an event
+    assert report.modes["segment"]["events"] >= 2
+    cfg.options = {"segment": {"score": "probability", "threshold": 1.0}}
+    md = evaluate_streams(rec, data, config=cfg).to_markdown()
+    assert "score=probability, threshold=1.0 (over the model's:" in md
