@@ -12,6 +12,8 @@ each opened through ``Recognizer.stream`` with options that never call the engin
 * ``segment_open``: motion threshold 0, rest and max frames 10^9 (every frame after the
   first moving one is recorded into the open segment); the stream is reset every 100
   frames, outside the timing, so that the open segments are as long as real signs;
+* ``window_energy``, ``segment_open_energy``: ``window`` and ``segment_open`` with
+  ``score="energy"`` (the score kind only matters at an engine call);
 * ``feature_stream``: the native window alone (``FeatureStream.push``), for reference.
 
 The cases are timed in turn, ``--rounds`` rounds of ``--pushes`` pushes each; the best and
@@ -57,6 +59,11 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "segment_idle": ("segment", {"motion_threshold": 1e9}),
     "segment_open": ("segment", {"motion_threshold": 0.0, "rest_frames": 10**9,
                                  "max_frames": 10**9}),
+    # the energy score changes only what happens at an engine call
+    "window_energy": ("window", {"stride": 10**9, "score": "energy", "threshold": 1.0}),
+    "segment_open_energy": ("segment", {"motion_threshold": 0.0, "rest_frames": 10**9,
+                                        "max_frames": 10**9, "score": "energy",
+                                        "threshold": 1.0}),
 }  # fmt: skip
 #: Frames per open segment in ``segment_open`` (a sign of 4 s at 25 fps).
 SEGMENT = 100
@@ -102,7 +109,7 @@ def measure(rec: Any, frames: list[np.ndarray], rounds: int, n: int) -> dict[str
                 st = streams[name]
                 spush = st.push
                 # segment_open: segments of SEGMENT frames, reset between them (untimed)
-                step = SEGMENT if name == "segment_open" else n
+                step = SEGMENT if name.startswith("segment_open") else n
                 for k0 in range(i, i + n, step):
                     st.reset()
                     t0, c0 = time.perf_counter(), time.thread_time()

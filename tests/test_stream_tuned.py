@@ -215,14 +215,17 @@ def test_tune_stream_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     mf = load_model_file(out)
     assert mf.stream["window"] == printed["window"]
     assert set(mf.stream["segment"]) == {"motion_unit", "motion_threshold", "rest_frames",
-                                         "threshold"}  # fmt: skip
-    assert mf.stream["tuning"]["window"]["grid_size"] == 4
+                                         "threshold", "score"}  # fmt: skip
+    by_score = mf.stream["tuning"]["window"]["by_score"]
+    assert by_score["probability"]["grid_size"] == 4
+    assert mf.stream["window"]["score"] == mf.stream["tuning"]["window"]["score"]
     assert load_model_file(demo).stream == {}  # the input model is untouched
     rec = load(out, device="cpu")
     assert rec.stream("window").decision.confirm == mf.stream["window"]["confirm"]
-    assert mf.stream["tuning"]["segment"]["grid_size"] == 3 * 1 * 2
+    assert mf.stream["tuning"]["segment"]["by_score"]["probability"]["grid_size"] == 3 * 1 * 2
     assert main(["tune-stream", str(demo), "--data", str(data), "--modes", "fast"]) == 2
     assert main(["tune-stream", str(demo), "--data", str(data), "--strides", "x"]) == 2
+    assert main(["tune-stream", str(demo), "--data", str(data), "--scores", "logit"]) == 2
 
 
 def test_tune_stream_default_thresholds_reach_confident_scores(tmp_path: Path) -> None:
@@ -243,8 +246,8 @@ def test_tune_stream_default_thresholds_reach_confident_scores(tmp_path: Path) -
     tuning = load_model_file(out).stream["tuning"]
     assert tuning["config"]["thresholds"] == list(grid)
     assert tuning["temperature"] == 1.0  # the demo model carries no calibration
-    assert tuning["window"]["grid_size"] == len(grid)
-    assert tuning["segment"]["grid_size"] == 3 * len(grid)
+    assert tuning["window"]["by_score"]["probability"]["grid_size"] == len(grid)
+    assert tuning["segment"]["by_score"]["probability"]["grid_size"] == 3 * len(grid)
 
 
 @pytest.mark.parametrize("points", [(0,), (9,), (12,), (0, 9, 12)])

@@ -132,19 +132,26 @@ class WindowDecider:
         min_frames: int,
         require_hand: bool,
         fps: float,
+        score: str = "probability",
     ) -> None: ...
     def push(self, frame: npt.ArrayLike, timestamp: float | None = None) -> bool:
         """Add one (543, 3) frame at ``timestamp`` (default previous + 1/fps)."""
     def features(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """Features (max_len, F) and mask (max_len,) of the window."""
-    def decide(self, label: str, score: float) -> Emit | None:
-        """The top-1 of the pending classification; the event it confirms, if any."""
+    def decide(self, label: str, score: float, value: float | None = None) -> Emit | None:
+        """The top-1 of the pending classification; the event it confirms, if any.
+
+        ``score`` is compared with the threshold (NaN never reaches it); the event reports
+        the mean of the confirming ``value``s (default: the scores).
+        """
     def flush(self) -> bool: ...
     def reset(self, clock: bool = False) -> None: ...
     @property
     def stride(self) -> int: ...
     @property
     def threshold(self) -> float: ...
+    @property
+    def score(self) -> str: ...
     @property
     def confirm(self) -> int: ...
     @property
@@ -178,17 +185,23 @@ class SegmentDecider:
         min_frames: int,
         max_frames: int | None,
         fps: float,
+        score: str = "probability",
     ) -> None: ...
     def push(self, frame: npt.ArrayLike, timestamp: float | None = None) -> bool:
         """Add one (543, 3) frame at ``timestamp`` (default previous + 1/fps)."""
     def segment(self) -> npt.NDArray[np.floating[Any]]:
         """The (n, 543, 3) frames of the segment to classify (float32 if all came so)."""
-    def decide(self, score: float) -> Emit | None:
-        """The top-1 score of the pending segment; its event if it reaches the threshold."""
+    def decide(self, score: float, value: float | None = None) -> Emit | None:
+        """The top-1 score of the pending segment; its event if it reaches the threshold.
+
+        The event reports ``value`` (default: the score).
+        """
     def flush(self) -> bool: ...
     def reset(self, clock: bool = False) -> None: ...
     @property
     def threshold(self) -> float: ...
+    @property
+    def score(self) -> str: ...
     @property
     def rest_frames(self) -> int: ...
     @property

@@ -63,6 +63,7 @@ __all__ = [
     "Recognizer",
     "Stream",
     "default_model_path",
+    "energy_scores",
     "load",
 ]
 
@@ -75,6 +76,23 @@ SoftmaxTopK = Callable[[FloatArray, int], list[list[tuple[int, float]]]]
 #: Environment variable naming the model ``signrt.load()`` uses when given no path.
 MODEL_ENV: Final = "SIGNRT_MODEL"
 _PRECISION_TAGS: Final = ("int8", "fp16")
+
+
+def energy_scores(logits: npt.ArrayLike, temperature: float = 1.0) -> npt.NDArray[np.float64]:
+    """The negative free energy ``T * logsumexp(logits / T)`` of each row, in float64.
+
+    Args:
+        logits: (B, K) logits.
+        temperature: T (the model's calibration temperature).
+
+    Returns:
+        (B,) float64 energies.
+    """
+    z = np.asarray(logits, dtype=np.float64) / temperature  # (B, K)
+    m = z.max(axis=1)  # (B,)
+    out: npt.NDArray[np.float64] = temperature * (
+        m + np.log(np.exp(z - m[:, None]).sum(axis=1)))
+    return out
 
 
 # ----------------------------------------------------------------------------- recognizer
@@ -197,7 +215,34 @@ class Recognizer:
         Raises:
             ModelError: If the model returns a non-finite logit.
         """
+        return self._topk(self.engine.run(*self.trim(features, mask)), top_k)  # (B, K)
+
+    def classify_features_energy(
+        self, features: FloatArray, mask: FloatArray, *, top_k: int | None = None
+    ) -> tuple[list[TopK], npt.NDArray[np.float64]]:
+        """:meth:`classify_features` plus each row's energy, from the same engine call.
+
+        The energy (negative free energy) is ``T * logsumexp(logits / T)`` with T the
+        model's :attr:`temperature`, in float64; higher means more like the training data
+        (Liu et al. 2020). It is what a stream with ``score="energy"`` thresholds.
+
+        Args:
+            features: (B, L, F) float32.
+            mask: (B, L) float32.
+            top_k: Pairs per row (default ``self.top_k``).
+
+        Returns:
+            The top-k tuples (as :meth:`classify_features`) and the (B,) energies.
+
+        Raises:
+            ModelError: If the model returns a non-finite logit.
+        """
         logits = self.engine.run(*self.trim(features, mask))  # (B, K)
+        rows = self._topk(logits, top_k)  # checks that every logit is finite
+        return rows, energy_scores(logits, self._temperature)
+
+    def _topk(self, logits: FloatArray, top_k: int | None) -> list[TopK]:
+        """Calibrated top-k of each row of (B, K) logits."""
         if self._temperature != 1.0:
             logits = np.ascontiguousarray(logits / np.float32(self._temperature))  # (B, K)
         labels = self._labels
@@ -282,6 +327,13 @@ class Recognizer:
         by ``signrt tune-stream``) are the defaults; options given here win (``None`` means
         not given); what neither sets takes the Stream's own default.
 
+        ``score`` and ``threshold`` go together (a threshold is on its score's scale): the
+        stored threshold is used only when no threshold is given and the stream's score kind
+        is the stored one. A threshold given without a score is a probability (the
+        Stream's default score), whatever the model stores; ``score`` given without a
+        threshold takes the stored threshold if the model was tuned on that score, else the
+        Stream's default (0.6 for probabilities; ``energy`` has none: StreamOptionError).
+
         Raises:
             StreamOptionError: On an option out of range or of the other mode, also one
                 stored in the model.
@@ -295,7 +347,12 @@ class Recognizer:
                 f"{', '.join(stray)}, not {mode}-mode options (expected some of "
                 f"{', '.join(own)}); run `signrt tune-stream` on it again"
             )
-        merged.update({k: v for k, v in options.items() if v is not None})
+        given = {k: v for k, v in options.items() if v is not None}
+        if "score" in given or "threshold" in given:
+            stored_score = merged.pop("score", "probability")
+            if "threshold" in given or given.get("score", "probability") != stored_score:
+                merged.pop("threshold", None)
+        merged.update(given)
         return Stream(self, mode, **merged)
 
     def close(self) -> None:

@@ -16,10 +16,23 @@ Window mode classifies only while a hand is visible (``require_hand``): with the
 of view the pose alone is no sign, and classifying it raised false events on real rest
 (benches/results/stream.md).
 
-Thresholds compare the recognizer's probabilities, which are calibrated when the model
-carries a temperature (``signrt.model`` calibration); a classification whose top-1 is the
-model's background class (``__background__``, :data:`~signrt.results.BACKGROUND_LABEL`)
-counts as one below the threshold, so it is never emitted.
+What the threshold compares is the stream's ``score``:
+
+* ``"probability"`` (the default): the recognizer's top-1 probability, calibrated when the
+  model carries a temperature (``signrt.model`` calibration); thresholds in [0, 1];
+* ``"energy"``: the top-1's negative free energy ``T * logsumexp(logits / T)`` (T the
+  model's temperature; higher means more like the training data), computed with the
+  probabilities from the same logits (no extra engine call). Energies are thresholded on
+  their own scale, which is the model's (no default: ``signrt tune-stream`` picks one on
+  validation streams); on INCLUDE test streams it gave 1-9 F1 points more than the
+  calibrated probability, and more unknown-word events in four of six settings
+  (benches/results/stream_energy.md).
+
+Either way an event reports the top-1 label and its calibrated probability (window mode: the
+mean of the confirming classifications' probabilities). A classification whose top-1 is
+the model's background class (``__background__``,
+:data:`~signrt.results.BACKGROUND_LABEL`) counts as one below the threshold, so it is never
+emitted.
 
 The defaults below are the Stream's own; a model whose metadata carries tuned stream
 settings (``signrt.stream``, written by ``signrt tune-stream``) gives
@@ -44,7 +57,7 @@ from __future__ import annotations
 import numbers
 import threading
 import time
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -63,10 +76,13 @@ __all__ = [
     "DEFAULT_STRIDE",
     "DEFAULT_THRESHOLD",
     "MOTION_UNITS",
+    "SCORE_KINDS",
     "SEGMENT_OPTIONS",
     "WINDOW_OPTIONS",
     "Classifier",
+    "EnergyClassifier",
     "MotionUnit",
+    "ScoreKind",
     "SegmentDecision",
     "Stream",
     "StreamMode",
@@ -92,13 +108,16 @@ DEFAULT_MOTION_SHOULDER: Final[float] = _native.DEFAULT_MOTION_SHOULDER
 DEFAULT_MOTION_IMAGE: Final[float] = _native.DEFAULT_MOTION_IMAGE
 MOTION_UNITS: Final = ("shoulder", "image")
 MotionUnit = Literal["shoulder", "image"]
+#: What a stream's threshold compares: the top-1 probability or its energy.
+SCORE_KINDS: Final = ("probability", "energy")
+ScoreKind = Literal["probability", "energy"]
 
-#: Options only window mode takes, and only segment mode takes (``threshold``,
+#: Options only window mode takes, and only segment mode takes (``threshold``, ``score``,
 #: ``min_frames``, ``fps`` and ``top_k`` belong to both).
 WINDOW_OPTIONS: Final = ("stride", "confirm", "cooldown", "require_hand")
 SEGMENT_OPTIONS: Final = ("rest_frames", "motion_threshold", "motion_unit", "max_frames")
 #: Options both modes take.
-COMMON_OPTIONS: Final = ("threshold", "min_frames", "fps", "top_k")
+COMMON_OPTIONS: Final = ("threshold", "score", "min_frames", "fps", "top_k")
 
 _I64: Final = (-(2**63), 2**63 - 1)
 
@@ -121,6 +140,16 @@ class Classifier(Protocol):
         self, features: FloatArray, mask: FloatArray, *, top_k: int | None = None
     ) -> list[TopK]:
         """Top-k of each row of (B, L, F) features and (B, L) mask."""
+        ...
+
+
+class EnergyClassifier(Classifier, Protocol):
+    """A classifier that also gives each row's energy (what ``score="energy"`` needs)."""
+
+    def classify_features_energy(
+        self, features: FloatArray, mask: FloatArray, *, top_k: int | None = None
+    ) -> tuple[list[TopK], npt.NDArray[np.float64]]:
+        """Top-k of each row and its energy ``T * logsumexp(logits / T)``, (B,) float64."""
         ...
 
 
@@ -151,11 +180,38 @@ def _decision_score(label: object, score: float) -> float:
     return -1.0 if label == BACKGROUND_LABEL else score
 
 
+def _decision_energy(label: object, energy: float) -> float:
+    """The energy the core's threshold sees (-inf, below any finite one, for background)."""
+    return float("-inf") if label == BACKGROUND_LABEL else energy
+
+
 def _classify(rec: Classifier, feats: FloatArray, mask: FloatArray, top_k: int
               ) -> tuple[TopK, float]:
     t0 = time.perf_counter()
     topk = rec.classify_features(feats[None], mask[None], top_k=top_k)[0]
     return topk, (time.perf_counter() - t0) * 1e3
+
+
+def _classify_energy(rec: EnergyClassifier, feats: FloatArray, mask: FloatArray, top_k: int
+                     ) -> tuple[TopK, float, float]:  # fmt: skip
+    t0 = time.perf_counter()
+    rows, energy = rec.classify_features_energy(feats[None], mask[None], top_k=top_k)
+    return rows[0], float(energy[0]), (time.perf_counter() - t0) * 1e3
+
+
+def _score_kind(rec: Classifier, score: object, threshold: object) -> tuple[bool, float]:
+    """Whether the stream thresholds energies, and the threshold (checked by the core)."""
+    _check(isinstance(score, str) and score in SCORE_KINDS,
+           f"score must be 'probability' or 'energy', got {score!r}")
+    energy = score == "energy"
+    if energy:
+        _check(callable(getattr(rec, "classify_features_energy", None)),
+               f"score='energy' needs a classifier with classify_features_energy; "
+               f"{type(rec).__name__} has none")
+        _check(threshold is not None,
+               "score='energy' needs a threshold on the model's energy scale (there is no "
+               "default: `signrt tune-stream` picks one and stores it in the model)")
+    return energy, _real("threshold", DEFAULT_THRESHOLD if threshold is None else threshold)
 
 
 # ------------------------------------------------------------------------ window mode
@@ -177,7 +233,8 @@ class WindowDecision:
         rec: Classifier,
         *,
         stride: int = DEFAULT_STRIDE,
-        threshold: float = DEFAULT_THRESHOLD,
+        threshold: float | None = None,
+        score: ScoreKind = "probability",
         confirm: int = DEFAULT_CONFIRM,
         cooldown: float = DEFAULT_COOLDOWN,
         min_frames: int = _WINDOW_MIN_FRAMES,
@@ -190,7 +247,9 @@ class WindowDecision:
         Args:
             rec: The classifier.
             stride: Classify every ``stride`` frames (>= 1).
-            threshold: Minimum probability of an emitted label, in [0, 1].
+            threshold: Minimum decision score of an emitted label: a probability in [0, 1]
+                (default 0.6), or any finite energy (required) with ``score="energy"``.
+            score: What the threshold compares: ``probability`` or ``energy``.
             confirm: Consecutive confirming classifications needed (>= 1).
             cooldown: Seconds before the same label may be emitted again (>= 0).
             min_frames: Frames with a signer needed before classifying (capped at max_len).
@@ -204,12 +263,14 @@ class WindowDecision:
         """
         _check(isinstance(require_hand, bool),
                f"require_hand must be true or false, got {require_hand!r}")
+        self._energy, thr = _score_kind(rec, score, threshold)
         self._rec = rec
         self.top_k = top_k
         self._core = _native.WindowDecider(
             rec.spec.native,
+            score=score,
             stride=_integer("stride", stride),
-            threshold=_real("threshold", threshold),
+            threshold=thr,
             confirm=_integer("confirm", confirm),
             cooldown=_real("cooldown", cooldown),
             min_frames=_integer("min_frames", min_frames),
@@ -224,8 +285,13 @@ class WindowDecision:
 
     @property
     def threshold(self) -> float:
-        """Minimum probability of an emitted label."""
+        """Minimum decision score of an emitted label (on the scale of :attr:`score`)."""
         return float(self._core.threshold)
+
+    @property
+    def score(self) -> ScoreKind:
+        """What the threshold compares: ``probability`` or ``energy``."""
+        return "energy" if self._energy else "probability"
 
     @property
     def confirm(self) -> int:
@@ -270,9 +336,16 @@ class WindowDecision:
         t0 = time.perf_counter()
         feats, mask = self._core.features()  # (max_len, F), (max_len,)
         pre_ms = (time.perf_counter() - t0) * 1e3
-        topk, inf_ms = _classify(self._rec, feats, mask, self.top_k)
-        label, score = topk[0]
-        got = self._core.decide(str(label), _decision_score(label, score))
+        if self._energy:
+            topk, energy, inf_ms = _classify_energy(
+                cast("EnergyClassifier", self._rec), feats, mask, self.top_k)
+            label, score = topk[0]
+            # the threshold acts on the energy; the event reports the mean probability
+            got = self._core.decide(str(label), _decision_energy(label, energy), score)
+        else:
+            topk, inf_ms = _classify(self._rec, feats, mask, self.top_k)
+            label, score = topk[0]
+            got = self._core.decide(str(label), _decision_score(label, score))
         if got is None:
             return []
         mean, start, end, frames = got
@@ -303,7 +376,8 @@ class SegmentDecision:
         self,
         rec: Classifier,
         *,
-        threshold: float = DEFAULT_THRESHOLD,
+        threshold: float | None = None,
+        score: ScoreKind = "probability",
         rest_frames: int = _REST_FRAMES,
         motion_threshold: float | None = None,
         motion_unit: MotionUnit = "shoulder",
@@ -316,7 +390,10 @@ class SegmentDecision:
 
         Args:
             rec: The classifier.
-            threshold: Minimum probability of an emitted label, in [0, 1].
+            threshold: Minimum decision score of an emitted segment: a probability in
+                [0, 1] (default 0.6), or any finite energy (required) with
+                ``score="energy"``.
+            score: What the threshold compares: ``probability`` or ``energy``.
             rest_frames: Inactive frames that end a segment (>= 1).
             motion_threshold: Hand-centre displacement per frame that counts as moving, in
                 ``motion_unit`` (default 0.020 shoulder widths, or 0.004 image units).
@@ -331,11 +408,13 @@ class SegmentDecision:
         """
         _check(isinstance(motion_unit, str),
                f"motion_unit must be 'shoulder' or 'image', got {motion_unit!r}")
+        self._energy, thr = _score_kind(rec, score, threshold)
         self._rec = rec
         self.top_k = top_k
         self._core = _native.SegmentDecider(
             rec.spec.native,
-            threshold=_real("threshold", threshold),
+            score=score,
+            threshold=thr,
             rest_frames=_integer("rest_frames", rest_frames),
             motion_threshold=(None if motion_threshold is None
                               else _real("motion_threshold", motion_threshold)),
@@ -347,8 +426,13 @@ class SegmentDecision:
 
     @property
     def threshold(self) -> float:
-        """Minimum probability of an emitted label."""
+        """Minimum decision score of an emitted segment (on the scale of :attr:`score`)."""
         return float(self._core.threshold)
+
+    @property
+    def score(self) -> ScoreKind:
+        """What the threshold compares: ``probability`` or ``energy``."""
+        return "energy" if self._energy else "probability"
 
     @property
     def rest_frames(self) -> int:
@@ -400,9 +484,15 @@ class SegmentDecision:
         pre_ms = (time.perf_counter() - t0) * 1e3
         if not mask.any():
             return []
-        topk, inf_ms = _classify(self._rec, feats, mask, self.top_k)
-        label, score = topk[0]
-        got = self._core.decide(_decision_score(label, score))
+        if self._energy:
+            topk, energy, inf_ms = _classify_energy(
+                cast("EnergyClassifier", self._rec), feats, mask, self.top_k)
+            label, score = topk[0]
+            got = self._core.decide(_decision_energy(label, energy), score)
+        else:
+            topk, inf_ms = _classify(self._rec, feats, mask, self.top_k)
+            label, score = topk[0]
+            got = self._core.decide(_decision_score(label, score))
         if got is None:
             return []
         score, start, end, n = got
@@ -433,7 +523,8 @@ class Stream:
         recognizer: Classifier,
         mode: StreamMode = "window",
         *,
-        threshold: float = DEFAULT_THRESHOLD,
+        threshold: float | None = None,
+        score: ScoreKind | None = None,
         min_frames: int | None = None,
         fps: float = 30.0,
         top_k: int | None = None,
@@ -451,7 +542,12 @@ class Stream:
         Args:
             recognizer: Classifies windows or segments (a Recognizer).
             mode: ``window`` or ``segment``.
-            threshold: Minimum probability of an emitted label.
+            threshold: Minimum decision score of an emitted label, on the scale of
+                ``score``: a probability in [0, 1] (default 0.6), or a finite energy
+                (required with ``score="energy"``; the model's tuned one comes through
+                :meth:`Recognizer.stream`).
+            score: What the threshold compares: ``probability`` (default; the calibrated
+                top-1 probability) or ``energy`` (``T * logsumexp(logits / T)``).
             min_frames: Frames with a signer needed before classifying (window mode,
                 default 8, capped at max_len) or in a segment (segment mode, default 6).
             fps: Frame rate assumed for frames pushed without a timestamp.
@@ -468,7 +564,8 @@ class Stream:
 
         Raises:
             StreamOptionError: On an unknown mode, an option out of range, or an option of
-                the other mode (e.g. ``stride`` with ``mode="segment"``).
+                the other mode (e.g. ``stride`` with ``mode="segment"``), an unknown score
+                kind, or ``score="energy"`` without a threshold.
         """
         _check(mode in ("window", "segment"),
                f"mode must be 'window' or 'segment', got {mode!r}")
@@ -483,7 +580,7 @@ class Stream:
         _check(not wrong, f"{', '.join(wrong)}: {'is a' if len(wrong) == 1 else 'are'} "
                f"{'segment' if mode == 'window' else 'window'}-mode option"
                f"{'' if len(wrong) == 1 else 's'}; mode {mode!r} takes {', '.join(own)} "
-               "(and threshold, min_frames, fps, top_k)")
+               "(and threshold, score, min_frames, fps, top_k)")
         self.mode: StreamMode = mode
         k = top_k or recognizer.top_k
         self.decision: WindowDecision | SegmentDecision
@@ -492,6 +589,7 @@ class Stream:
                 recognizer,
                 stride=stride if stride is not None else DEFAULT_STRIDE,
                 threshold=threshold,
+                score=score if score is not None else "probability",
                 confirm=confirm if confirm is not None else DEFAULT_CONFIRM,
                 cooldown=cooldown if cooldown is not None else DEFAULT_COOLDOWN,
                 min_frames=min_frames if min_frames is not None else _WINDOW_MIN_FRAMES,
@@ -503,6 +601,7 @@ class Stream:
             self.decision = SegmentDecision(
                 recognizer,
                 threshold=threshold,
+                score=score if score is not None else "probability",
                 rest_frames=rest_frames if rest_frames is not None else _REST_FRAMES,
                 motion_threshold=motion_threshold,
                 motion_unit=motion_unit if motion_unit is not None else "shoulder",
@@ -534,8 +633,13 @@ class Stream:
 
     @property
     def threshold(self) -> float:
-        """Minimum probability of an emitted label."""
+        """Minimum decision score of an emitted label (on the scale of :attr:`score`)."""
         return self.decision.threshold
+
+    @property
+    def score(self) -> ScoreKind:
+        """What the threshold compares: ``probability`` or ``energy``."""
+        return self.decision.score
 
     @property
     def min_frames(self) -> int:

@@ -89,6 +89,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="most false events per minute of rest (default 0.2)")  # fmt: skip
     t.add_argument("--thresholds", help="comma-separated score thresholds to try "
                    "(default 0.4,0.5,...,0.9,0.95,0.98,0.99,0.995,0.999)")  # fmt: skip
+    t.add_argument("--scores", help="score kinds to try: probability and/or energy "
+                   "(default both; the threshold's scale)")
     t.add_argument("--strides", help="window mode: strides to try (default 2,4)")
     t.add_argument("--confirms", help="window mode: confirmation counts to try (default 2,3,4,6)")
     t.add_argument("--rest-seconds", help="segment mode: rest lengths to try, seconds "
@@ -197,6 +199,8 @@ def _cmd_tune_stream(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise StreamOptionError(f"--{name.replace('_', '-')} expects comma-separated "
                                         f"numbers, got {text!r}") from exc  # fmt: skip
+    if args.scores is not None:
+        grid["scores"] = tuple(v.strip() for v in args.scores.split(",") if v.strip())
     cfg = TuneConfig(fps=args.fps, rest=args.rest, idle_seconds=args.idle_seconds,
                      oov_max=args.oov_max, fpm_max=args.fpm_max, seed=args.seed,
                      **grid)  # fmt: skip

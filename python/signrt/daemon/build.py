@@ -75,7 +75,7 @@ def stream_options(cfg: DaemonConfig) -> dict[str, Any]:
     (``signrt.stream``) and then the Stream's defaults apply.
     """
     options: dict[str, Any] = {"mode": cfg.mode}
-    given: dict[str, Any] = {"threshold": cfg.threshold}
+    given: dict[str, Any] = {"threshold": cfg.threshold, "score": cfg.score}
     if cfg.mode == "window":
         given.update(stride=cfg.stride, confirm=cfg.confirm, cooldown=cfg.cooldown)
     options.update({k: v for k, v in given.items() if v is not None})

@@ -31,7 +31,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument("--threads", type=int, default=None, help="extractor inference threads")
     p.add_argument("--mode", choices=("window", "segment"), default=None, help="stream mode")
-    p.add_argument("--threshold", type=float, default=None, help="minimum event score")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="minimum event score (a probability unless --score energy)")
+    p.add_argument("--score", choices=("probability", "energy"), default=None,
+                   help="what the threshold compares (default: the model's tuned setting)")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -81,6 +84,7 @@ def _config(args: argparse.Namespace) -> Any:
         k: getattr(args, k, None)
         for k in (
             "model", "device", "source", "fps", "landmarker", "threads", "mode", "threshold",
+            "score",
             "host", "port", "token", "record",
         )
     }  # fmt: skip

@@ -71,11 +71,14 @@ class DaemonConfig:
         threads: Extractor inference threads (``None``: MediaPipe default).
         mode: Stream mode (``window`` or ``segment``).
         stride: Window mode: classify every ``stride`` frames.
-        threshold: Minimum score of an event.
+        threshold: Minimum score of an event (on the scale of ``score``).
+        score: What the threshold compares: ``probability`` or ``energy`` (a threshold
+            given without a score is a probability; see ``Recognizer.stream``).
         confirm: Window mode: confirming classifications needed.
         cooldown: Window mode: seconds before the same label repeats.
-            (``stride``, ``threshold``, ``confirm``, ``cooldown``: ``None`` takes the
-            model's tuned stream settings, ``signrt.stream``, else the Stream's defaults.)
+            (``stride``, ``threshold``, ``score``, ``confirm``, ``cooldown``: ``None``
+            takes the model's tuned stream settings, ``signrt.stream``, else the Stream's
+            defaults.)
         host: Address to bind (default localhost only).
         port: TCP port.
         token: Bearer token for ``/ws`` and ``/metrics``; required off localhost.
@@ -108,6 +111,7 @@ class DaemonConfig:
     mode: str = "window"
     stride: int | None = None
     threshold: float | None = None
+    score: str | None = None
     confirm: int | None = None
     cooldown: float | None = None
     host: str = "127.0.0.1"

@@ -274,8 +274,12 @@ class StreamEvalReport:
         iso = self.isolated.get("top1")
         for mode, m in self.modes.items():
             opts = c["options"].get(mode) or {}
+            stored = (c.get("model_settings") or {}).get(mode) or {}
+            shown = _fmt_opts(opts) if opts or not stored else f"model's: {_fmt_opts(stored)}"
+            if opts and stored:
+                shown += f" (over the model's: {_fmt_opts(stored)})"
             lines.append(
-                f"| {mode} | {_fmt_opts(opts)} | {m['precision']:.3f} | {m['recall']:.3f} | "
+                f"| {mode} | {shown} | {m['precision']:.3f} | {m['recall']:.3f} | "
                 f"**{m['f1']:.3f}** | {_fmt(iso)} | {_fmt(m['delay_p50_s'], 2)} / "
                 f"{_fmt(m['delay_p95_s'], 2)} | {_fmt(m['false_events_per_minute'], 2)} | "
                 f"{_fmt(m['oov_events_per_sign'], 2)} |"
@@ -509,6 +513,10 @@ def evaluate_streams(
             "idle_seconds": cfg.idle_seconds,
             "modes": list(cfg.modes),
             "options": {m: dict(cfg.options.get(m, {})) for m in cfg.modes},
+            # the model's tuned settings (signrt.stream): the defaults under the options
+            "model_settings": {m: dict(v) for m, v in
+                               (getattr(rec, "stream_defaults", None) or {}).items()
+                               if m in cfg.modes},
         },
         model=model,
         data=data_info,

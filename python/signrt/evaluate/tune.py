@@ -10,7 +10,14 @@ input; the decisions are the Stream's own.
 
 The chosen setting of a mode is the best F1 among those that keep out-of-vocabulary
 events at or below ``oov_max`` per unknown sign and false events at or below ``fpm_max``
-per minute of rest; when none does, the best F1 penalised by the excess. The segment
+per minute of rest; when none does, the best F1 penalised by the excess.
+
+The score kind is searched too (``TuneConfig.scores``): thresholds on calibrated
+probabilities (``TuneConfig.thresholds``) and on energies (``T * logsumexp(logits / T)``;
+the candidates are quantiles of the energies of the mode's validation classifications,
+whose top-1 is not the background class, so they are on the model's own scale). A tie goes
+to ``probability``. The chosen ``score`` is stored with the mode's options; the provenance
+keeps the best setting of each kind. The segment
 motion threshold is the one that best separates signing from rest frames
 (:func:`~signrt.evaluate.offline.motion_threshold`, shoulder widths), and two neighbours.
 """
@@ -29,9 +36,9 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import DataError, OptionError, StreamOptionError
-from ..results import TopK
+from ..results import BACKGROUND_LABEL, TopK
 from ..spec import FeatureSpec
-from ..stream import Stream
+from ..stream import SCORE_KINDS, Stream
 from .matching import StreamScore, score_streams
 from .offline import hand_motion, motion_threshold
 from .stream_eval import ClipSetOnDisk, run_stream
@@ -67,6 +74,9 @@ class TuneConfig:
         motion_factors: Segment mode: multiples of the data-derived motion threshold tried.
         oov_max: Most out-of-vocabulary events per unknown sign a chosen setting may raise.
         fpm_max: Most false events per minute of rest a chosen setting may raise.
+        scores: Score kinds searched (``probability``, ``energy``).
+        energy_quantiles: Energy thresholds tried per mode: this many quantiles, 5 % to
+            95 %, of the mode's validation energies.
     """
 
     fps: float = 25.0
@@ -83,6 +93,8 @@ class TuneConfig:
     motion_factors: tuple[float, ...] = (0.7, 1.0, 1.4)
     oov_max: float = 0.1
     fpm_max: float = 0.2
+    scores: tuple[str, ...] = ("probability", "energy")
+    energy_quantiles: int = 12
 
     def __post_init__(self) -> None:
         grids = {"thresholds": self.thresholds, "strides": self.strides,
@@ -93,6 +105,13 @@ class TuneConfig:
             raise StreamOptionError(f"tune-stream: {', '.join(empty)} must not be empty")
         if self.fps <= 0 or self.rest < 0 or self.idle_seconds < 0:
             raise StreamOptionError("tune-stream: fps must be > 0, rest and idle_seconds >= 0")
+        bad = [k for k in self.scores if k not in SCORE_KINDS]
+        if bad or not self.scores:
+            raise StreamOptionError(f"tune-stream: scores must be a non-empty subset of "
+                                    f"{', '.join(SCORE_KINDS)}, got {self.scores}")  # fmt: skip
+        if self.energy_quantiles < 1:
+            raise StreamOptionError(
+                f"tune-stream: energy_quantiles must be >= 1, got {self.energy_quantiles}")
 
 
 class _Cached:
@@ -102,8 +121,15 @@ class _Cached:
         self._rec = rec
         self.top_k: int = rec.top_k
         self.labels: tuple[str, ...] = tuple(rec.labels)
-        self._memo: dict[bytes, list[TopK]] = {}
+        self._memo: dict[bytes, tuple[list[TopK], npt.NDArray[np.float64]]] = {}
         self.calls = 0
+        #: Energy of every distinct input classified since :meth:`forget` whose top-1 is
+        #: not the background class.
+        self.seen: dict[bytes, float] = {}
+
+    def forget(self) -> None:
+        """Start a new record of the energies seen (the cache stays)."""
+        self.seen = {}
 
     @property
     def spec(self) -> FeatureSpec:
@@ -114,9 +140,9 @@ class _Cached:
         out: tuple[FloatArray, FloatArray] = self._rec.preprocess(clip)
         return out
 
-    def classify_features(
+    def classify_features_energy(
         self, features: FloatArray, mask: FloatArray, *, top_k: int | None = None
-    ) -> list[TopK]:
+    ) -> tuple[list[TopK], npt.NDArray[np.float64]]:
         h = hashlib.blake2b(digest_size=16)
         h.update(np.ascontiguousarray(features).tobytes())
         h.update(np.ascontiguousarray(mask).tobytes())
@@ -125,9 +151,18 @@ class _Cached:
         hit = self._memo.get(key)
         if hit is None:
             self.calls += 1
-            hit = list(self._rec.classify_features(features, mask, top_k=top_k))
+            rows, energy = self._rec.classify_features_energy(features, mask, top_k=top_k)
+            hit = (list(rows), np.asarray(energy, dtype=np.float64))
             self._memo[key] = hit
+        rows, energy = hit
+        if len(rows) == 1 and rows[0] and rows[0][0][0] != BACKGROUND_LABEL:
+            self.seen[key] = float(energy[0])
         return hit
+
+    def classify_features(
+        self, features: FloatArray, mask: FloatArray, *, top_k: int | None = None
+    ) -> list[TopK]:
+        return self.classify_features_energy(features, mask, top_k=top_k)[0]
 
     def stream(self, mode: str = "window", **options: Any) -> Stream:
         # the tuned setting is explicit: the model's stored defaults play no part
@@ -167,6 +202,58 @@ def _streams(data: ClipSetOnDisk, unknown: ClipSetOnDisk | None, cfg: TuneConfig
     return out
 
 
+def _energy_thresholds(rec: _Cached, n: int) -> list[float]:
+    """``n`` quantiles (5 % to 95 %) of the energies ``rec`` saw, rounded, distinct."""
+    if not rec.seen:
+        return []
+    e = np.fromiter(rec.seen.values(), dtype=np.float64)
+    q = np.quantile(e, np.linspace(0.05, 0.95, n)) if n > 1 else np.quantile(e, [0.5])
+    return sorted({round(float(x), 4) for x in q})
+
+
+def _search_scores(
+    rec: _Cached, streams: Sequence[JoinedStream], mode: str, grid: list[dict[str, Any]],
+    cfg: TuneConfig,
+) -> dict[str, Any]:  # fmt: skip
+    """:func:`_search` over ``grid`` per score kind; the best of all (a tie: probability).
+
+    ``grid`` holds the options without ``threshold``; probability thresholds come from
+    ``cfg.thresholds``, energy thresholds from the energies of the probability pass (which
+    classifies every input the energy pass will see: classifications do not depend on the
+    threshold).
+    """
+    rec.forget()
+    prob = [{**g, "score": "probability", "threshold": t}
+            for g in grid for t in cfg.thresholds]  # fmt: skip
+    found: dict[str, dict[str, Any]] = {}
+    res = _search(rec, streams, mode, prob, cfg)
+    if "probability" in cfg.scores:
+        found["probability"] = res
+    if "energy" in cfg.scores:
+        thr = _energy_thresholds(rec, cfg.energy_quantiles)
+        if thr:
+            en = [{**g, "score": "energy", "threshold": t} for g in grid for t in thr]
+            found["energy"] = _search(rec, streams, mode, en, cfg)
+            found["energy"]["thresholds"] = thr
+        else:
+            log.warning("%s: no classification to take energy thresholds from", mode)
+    if not found:  # energy alone and nothing classified: the probability result stands
+        found["probability"] = res
+    kind = max(found, key=lambda k: (found[k]["objective"], k == "probability"))
+    out = dict(found[kind])
+    out["score"] = kind
+    out["by_score"] = {k: {"options": v["options"], "meets_targets": v["meets_targets"],
+                           "validation": v["validation"], "grid_size": v["grid_size"],
+                           **({"thresholds": v["thresholds"]} if "thresholds" in v else {})}
+                       for k, v in found.items()}  # fmt: skip
+    out.pop("objective")
+    out.pop("thresholds", None)
+    log.info("%s: chose score %s, %s (validation F1 %.3f; %s)", mode, kind, out["options"],
+             out["validation"]["f1"],
+             ", ".join(f"{k} best F1 {v['validation']['f1']:.3f}" for k, v in found.items()))
+    return out
+
+
 def _search(
     rec: _Cached, streams: Sequence[JoinedStream], mode: str, grid: list[dict[str, Any]],
     cfg: TuneConfig,
@@ -184,9 +271,10 @@ def _search(
         if best is None or obj > best[0]:
             best = (obj, opts, sc)
     assert best is not None
-    log.info("%s: chose %s (validation F1 %.3f)", mode, best[1], best[2].f1)
+    log.info("%s: best %s (validation F1 %.3f)", mode, best[1], best[2].f1)
     return {"options": dict(best[1]), "meets_targets": bool(best[0][0]),
-            "validation": _summary(best[2]), "grid_size": len(grid)}  # fmt: skip
+            "validation": _summary(best[2]), "grid_size": len(grid),
+            "objective": best[0]}  # fmt: skip
 
 
 def tune_stream(
@@ -235,16 +323,16 @@ def tune_stream(
         "unknown": unknown.root if unknown is not None else None,
         "clips": len(known),
         "unknown_clips": len(unknown) if unknown is not None else 0,
-        # the thresholds are on probabilities at this temperature (the model's calibration)
+        # probabilities and energies are at this temperature (the model's calibration)
         "temperature": float(getattr(rec, "temperature", 1.0)),
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
     }
     if "window" in modes:
         grid: list[dict[str, Any]] = [
-            {"stride": s, "threshold": t, "confirm": c, "require_hand": True}
-            for s, t, c in itertools.product(cfg.strides, cfg.thresholds, cfg.confirms)
+            {"stride": s, "confirm": c, "require_hand": True}
+            for s, c in itertools.product(cfg.strides, cfg.confirms)
         ]
-        res = _search(cached, streams, "window", list(grid), cfg)
+        res = _search_scores(cached, streams, "window", grid, cfg)
         out["window"] = res.pop("options")
         tuning["window"] = res
     if "segment" in modes:
@@ -255,10 +343,10 @@ def tune_stream(
         rests = sorted({max(1, round(r * cfg.fps)) for r in cfg.rest_seconds})
         grid = [
             {"motion_unit": "shoulder", "motion_threshold": round(base * f, 5),
-             "rest_frames": r, "threshold": t}
-            for f, r, t in itertools.product(cfg.motion_factors, rests, cfg.thresholds)
+             "rest_frames": r}
+            for f, r in itertools.product(cfg.motion_factors, rests)
         ]  # fmt: skip
-        res = _search(cached, streams, "segment", grid, cfg)
+        res = _search_scores(cached, streams, "segment", grid, cfg)
         out["segment"] = res.pop("options")
         tuning["segment"] = res
     tuning["engine_calls"] = cached.calls

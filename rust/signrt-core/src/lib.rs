@@ -30,8 +30,8 @@ pub mod stream;
 pub use doc::Doc;
 pub use error::{Error, Result};
 pub use live::{
-    Clock, Emit, MotionUnit, SegmentDecider, SegmentSettings, SegmentView, WindowDecider,
-    WindowSettings,
+    Clock, Emit, MotionUnit, ScoreKind, SegmentDecider, SegmentSettings, SegmentView,
+    WindowDecider, WindowSettings,
 };
 pub use ndarray;
 pub use preprocess::{

@@ -177,10 +177,59 @@ fn setting(ok: bool, message: impl FnOnce() -> String) -> Result<()> {
     }
 }
 
-fn check_threshold(threshold: f64) -> Result<()> {
-    setting((0.0..=1.0).contains(&threshold), || {
-        format!("threshold must be in [0, 1], got {threshold}")
-    })
+/// What a decider's threshold is compared with: the score the caller passes to `decide`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScoreKind {
+    /// The top-1 (calibrated) probability: thresholds in [0, 1].
+    #[default]
+    Probability,
+    /// The negative free energy `T * logsumexp(logits / T)`: any finite threshold (its
+    /// scale is the model's).
+    Energy,
+}
+
+impl ScoreKind {
+    /// `"probability"` or `"energy"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScoreKind::Probability => "probability",
+            ScoreKind::Energy => "energy",
+        }
+    }
+
+    /// The kind of a name.
+    ///
+    /// # Errors
+    /// [`Error::Setting`] for another name.
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name {
+            "probability" => Ok(ScoreKind::Probability),
+            "energy" => Ok(ScoreKind::Energy),
+            _ => Err(Error::Setting(format!(
+                "score must be 'probability' or 'energy', got '{name}'"
+            ))),
+        }
+    }
+}
+
+fn check_threshold(threshold: f64, score: ScoreKind) -> Result<()> {
+    match score {
+        ScoreKind::Probability => setting((0.0..=1.0).contains(&threshold), || {
+            format!("threshold must be in [0, 1] for score 'probability', got {threshold}")
+        }),
+        ScoreKind::Energy => setting(threshold.is_finite(), || {
+            format!(
+                "threshold must be a finite number for score 'energy' (the model's energy \
+                 scale), got {threshold}"
+            )
+        }),
+    }
+}
+
+/// Whether a decision score reaches the threshold (a NaN score never does).
+#[inline]
+fn reaches(score: f64, threshold: f64) -> bool {
+    score >= threshold
 }
 
 /// What a decider emits: one sign event's score and extent.
@@ -204,8 +253,10 @@ pub struct Emit {
 pub struct WindowSettings {
     /// Classify every `stride` frames (≥ 1).
     pub stride: u64,
-    /// Minimum probability of an emitted label, in [0, 1].
+    /// Minimum decision score of an emitted label (in [0, 1] for probabilities).
     pub threshold: f64,
+    /// What the threshold is compared with.
+    pub score: ScoreKind,
     /// Consecutive confirming classifications needed (≥ 1).
     pub confirm: u64,
     /// Seconds before the same label may be emitted again (≥ 0).
@@ -217,12 +268,41 @@ pub struct WindowSettings {
 }
 
 impl WindowSettings {
-    /// Check the settings as given (`min_frames` is clamped into 1 ..= `max_len`).
+    /// Check the settings as given, thresholds on probabilities (see
+    /// [`WindowSettings::scored`]).
+    ///
+    /// # Errors
+    /// [`Error::Setting`] naming the first setting out of range.
+    pub fn new(
+        stride: i64,
+        threshold: f64,
+        confirm: i64,
+        cooldown: f64,
+        min_frames: i64,
+        require_hand: bool,
+        max_len: usize,
+    ) -> Result<Self> {
+        Self::scored(
+            ScoreKind::Probability,
+            stride,
+            threshold,
+            confirm,
+            cooldown,
+            min_frames,
+            require_hand,
+            max_len,
+        )
+    }
+
+    /// Check the settings as given, the threshold on `score`'s scale (`min_frames` is
+    /// clamped into 1 ..= `max_len`).
     ///
     /// # Errors
     /// [`Error::Setting`] naming the first setting out of range (stride, confirm,
     /// threshold, cooldown, in that order).
-    pub fn new(
+    #[allow(clippy::too_many_arguments)]
+    pub fn scored(
+        score: ScoreKind,
         stride: i64,
         threshold: f64,
         confirm: i64,
@@ -235,7 +315,7 @@ impl WindowSettings {
         setting(confirm >= 1, || {
             format!("confirm must be >= 1, got {confirm}")
         })?;
-        check_threshold(threshold)?;
+        check_threshold(threshold, score)?;
         setting(!cooldown.is_nan() && cooldown >= 0.0, || {
             format!("cooldown must be >= 0, got {cooldown}")
         })?;
@@ -246,6 +326,7 @@ impl WindowSettings {
         Ok(WindowSettings {
             stride: stride as u64,
             threshold,
+            score,
             confirm: confirm as u64,
             cooldown,
             min_frames,
@@ -277,6 +358,7 @@ pub struct WindowDecider {
     cand: Option<String>,
     streak: u64,
     streak_scores: Vec<f64>,
+    streak_values: Vec<f64>,
     streak_start: f64,
     last_emit: HashMap<String, f64>,
     pending: Option<WindowPending>,
@@ -295,9 +377,12 @@ impl WindowDecider {
         let what = "the timestamps of a stream window";
         let ts = crate::alloc::zeroed(&[cap], what)?;
         let valid = crate::alloc::zeroed(&[cap], what)?;
+        let run = settings.confirm.min(1024) as usize;
         let mut streak_scores = Vec::new();
+        let mut streak_values = Vec::new();
         streak_scores
-            .try_reserve(settings.confirm.min(1024) as usize)
+            .try_reserve(run)
+            .and_then(|()| streak_values.try_reserve(run))
             .map_err(|e| Error::Alloc(format!("cannot allocate the scores of a run: {e}")))?;
         Ok(WindowDecider {
             settings,
@@ -312,6 +397,7 @@ impl WindowDecider {
             cand: None,
             streak: 0,
             streak_scores,
+            streak_values,
             streak_start: 0.0,
             last_emit: HashMap::new(),
             pending: None,
@@ -410,16 +496,27 @@ impl WindowDecider {
     }
 
     /// The top-1 (`label`, `score`) of the classification the last `push` asked for; the
-    /// event it confirms, if any.
+    /// event it confirms, if any (its score: the mean of the confirming scores).
     ///
     /// # Errors
     /// [`Error::Internal`] if the last push asked for no classification.
     pub fn decide(&mut self, label: &str, score: f64) -> Result<Option<Emit>> {
+        self.decide_scored(label, score, score)
+    }
+
+    /// [`WindowDecider::decide`] with a decision `score` (of the settings' [`ScoreKind`],
+    /// compared with the threshold; NaN never reaches it) and a reported `value` (the
+    /// event's score is the mean of the confirming values, e.g. the top-1 probabilities
+    /// when the threshold acts on energies).
+    ///
+    /// # Errors
+    /// [`Error::Internal`] if the last push asked for no classification.
+    pub fn decide_scored(&mut self, label: &str, score: f64, value: f64) -> Result<Option<Emit>> {
         let p = self.pending.take().ok_or_else(|| {
             Error::Internal("a window decision without a pending classification".to_owned())
         })?;
         self.engine_calls += 1;
-        if score < self.settings.threshold {
+        if !reaches(score, self.settings.threshold) {
             self.streak = 0;
             self.cand = None;
             return Ok(None);
@@ -428,10 +525,12 @@ impl WindowDecider {
             self.cand = Some(label.to_owned());
             self.streak = 0;
             self.streak_scores.clear();
+            self.streak_values.clear();
             self.streak_start = self.first_signer_ts();
         }
         self.streak += 1;
         self.streak_scores.push(score);
+        self.streak_values.push(value);
         if self.streak != self.settings.confirm {
             return Ok(None);
         }
@@ -441,9 +540,9 @@ impl WindowDecider {
             }
         }
         self.last_emit.insert(label.to_owned(), p.ts);
-        let n = self.streak_scores.len() as f64;
+        let n = self.streak_values.len() as f64;
         Ok(Some(Emit {
-            score: pairwise_sum(&self.streak_scores) / n,
+            score: pairwise_sum(&self.streak_values) / n,
             start: self.streak_start,
             end: p.ts,
             frames: p.frames,
@@ -478,6 +577,7 @@ impl WindowDecider {
         self.cand = None;
         self.streak = 0;
         self.streak_scores.clear();
+        self.streak_values.clear();
         self.streak_start = 0.0;
         self.last_emit.clear();
         self.pending = None;
@@ -524,8 +624,10 @@ impl MotionUnit {
 /// The settings of a [`SegmentDecider`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct SegmentSettings {
-    /// Minimum probability of an emitted segment, in [0, 1].
+    /// Minimum decision score of an emitted segment (in [0, 1] for probabilities).
     pub threshold: f64,
+    /// What the threshold is compared with.
+    pub score: ScoreKind,
     /// Inactive frames that end a segment (≥ 1).
     pub rest_frames: u64,
     /// Hand-centre displacement per frame that counts as moving, in `motion_unit` (≥ 0).
@@ -539,14 +641,42 @@ pub struct SegmentSettings {
 }
 
 impl SegmentSettings {
-    /// Check the settings as given: `motion_threshold` `None` is the unit's default,
-    /// `max_frames` `None` is 4 × `max_len`; `min_frames` and `max_frames` are clamped to
-    /// ≥ 1.
+    /// Check the settings as given, thresholds on probabilities (see
+    /// [`SegmentSettings::scored`]).
+    ///
+    /// # Errors
+    /// [`Error::Setting`] naming the first setting out of range.
+    pub fn new(
+        threshold: f64,
+        rest_frames: i64,
+        motion_threshold: Option<f64>,
+        motion_unit: MotionUnit,
+        min_frames: i64,
+        max_frames: Option<i64>,
+        max_len: usize,
+    ) -> Result<Self> {
+        Self::scored(
+            ScoreKind::Probability,
+            threshold,
+            rest_frames,
+            motion_threshold,
+            motion_unit,
+            min_frames,
+            max_frames,
+            max_len,
+        )
+    }
+
+    /// Check the settings as given, the threshold on `score`'s scale: `motion_threshold`
+    /// `None` is the unit's default, `max_frames` `None` is 4 × `max_len`; `min_frames` and
+    /// `max_frames` are clamped to ≥ 1.
     ///
     /// # Errors
     /// [`Error::Setting`] naming the first setting out of range (rest_frames, threshold,
     /// motion_threshold, in that order).
-    pub fn new(
+    #[allow(clippy::too_many_arguments)]
+    pub fn scored(
+        score: ScoreKind,
         threshold: f64,
         rest_frames: i64,
         motion_threshold: Option<f64>,
@@ -562,7 +692,7 @@ impl SegmentSettings {
         setting(rest_frames >= 1, || {
             format!("rest_frames must be >= 1, got {rest_frames}")
         })?;
-        check_threshold(threshold)?;
+        check_threshold(threshold, score)?;
         setting(
             !motion_threshold.is_nan() && motion_threshold >= 0.0,
             || format!("motion_threshold must be >= 0, got {motion_threshold}"),
@@ -570,6 +700,7 @@ impl SegmentSettings {
         let clamp = |v: i64| usize::try_from(v.max(1)).unwrap_or(usize::MAX);
         Ok(SegmentSettings {
             threshold,
+            score,
             rest_frames: rest_frames as u64,
             motion_threshold,
             motion_unit,
@@ -884,15 +1015,24 @@ impl SegmentDecider {
     /// # Errors
     /// [`Error::Internal`] if no segment is pending.
     pub fn decide(&mut self, score: f64) -> Result<Option<Emit>> {
+        self.decide_scored(score, score)
+    }
+
+    /// [`SegmentDecider::decide`] with a decision `score` (of the settings' [`ScoreKind`];
+    /// NaN never reaches the threshold) and the reported `value` (the event's score).
+    ///
+    /// # Errors
+    /// [`Error::Internal`] if no segment is pending.
+    pub fn decide_scored(&mut self, score: f64, value: f64) -> Result<Option<Emit>> {
         let p = self.pending.take().ok_or_else(|| {
             Error::Internal("a segment decision without a pending segment".to_owned())
         })?;
         self.engine_calls += 1;
-        if score < self.settings.threshold {
+        if !reaches(score, self.settings.threshold) {
             return Ok(None);
         }
         Ok(Some(Emit {
-            score,
+            score: value,
             start: p.start,
             end: p.end,
             frames: p.frames,

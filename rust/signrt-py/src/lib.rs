@@ -32,7 +32,7 @@ use pyo3::types::{
     PyString, PyTuple, PyType,
 };
 use signrt_core::{
-    ClipRef, Doc, Error, FeatureSpec, FrameRef, MotionUnit, Normalize, SegmentDecider,
+    ClipRef, Doc, Error, FeatureSpec, FrameRef, MotionUnit, Normalize, ScoreKind, SegmentDecider,
     SegmentSettings, SegmentView, WindowDecider, WindowSettings, NUM_COORDS, NUM_LANDMARKS,
 };
 
@@ -778,7 +778,7 @@ struct PyWindowDecider {
 #[pymethods]
 impl PyWindowDecider {
     #[new]
-    #[pyo3(signature = (spec, *, stride, threshold, confirm, cooldown, min_frames, require_hand, fps))]
+    #[pyo3(signature = (spec, *, stride, threshold, confirm, cooldown, min_frames, require_hand, fps, score = "probability"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -790,12 +790,14 @@ impl PyWindowDecider {
         min_frames: i64,
         require_hand: bool,
         fps: f64,
+        score: &str,
     ) -> PyResult<Self> {
         let spec = Arc::clone(&spec.get().inner);
         let decider = finish(
             py,
             guard(|| {
-                let s = WindowSettings::new(
+                let s = WindowSettings::scored(
+                    ScoreKind::from_name(score)?,
                     stride,
                     threshold,
                     confirm,
@@ -836,12 +838,25 @@ impl PyWindowDecider {
         })
     }
 
-    /// The top-1 of the classification the last push asked for; the event
-    /// (score, start, end, frames) it confirms, or None.
-    fn decide(&self, py: Python<'_>, label: &str, score: f64) -> PyResult<PyEmit> {
+    /// The top-1 of the classification the last push asked for (`score`: what the
+    /// threshold compares; `value`: what the event reports, default `score`); the event
+    /// (mean value, start, end, frames) it confirms, or None.
+    #[pyo3(signature = (label, score, value = None))]
+    fn decide(
+        &self,
+        py: Python<'_>,
+        label: &str,
+        score: f64,
+        value: Option<f64>,
+    ) -> PyResult<PyEmit> {
+        let value = value.unwrap_or(score);
         finish(
             py,
-            guard(|| lock(&self.inner).decide(label, score).map(emit)),
+            guard(|| {
+                lock(&self.inner)
+                    .decide_scored(label, score, value)
+                    .map(emit)
+            }),
         )
     }
 
@@ -863,6 +878,11 @@ impl PyWindowDecider {
     #[getter]
     fn threshold(&self) -> f64 {
         lock(&self.inner).settings().threshold
+    }
+    /// What the threshold compares: "probability" or "energy".
+    #[getter]
+    fn score(&self) -> &'static str {
+        lock(&self.inner).settings().score.name()
     }
     #[getter]
     fn confirm(&self) -> u64 {
@@ -906,7 +926,7 @@ struct PySegmentDecider {
 #[pymethods]
 impl PySegmentDecider {
     #[new]
-    #[pyo3(signature = (spec, *, threshold, rest_frames, motion_threshold, motion_unit, min_frames, max_frames, fps))]
+    #[pyo3(signature = (spec, *, threshold, rest_frames, motion_threshold, motion_unit, min_frames, max_frames, fps, score = "probability"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -918,13 +938,15 @@ impl PySegmentDecider {
         min_frames: i64,
         max_frames: Option<i64>,
         fps: f64,
+        score: &str,
     ) -> PyResult<Self> {
         let max_len = spec.get().inner.max_len();
         let decider = finish(
             py,
             guard(|| {
                 let unit = MotionUnit::from_name(motion_unit)?;
-                let s = SegmentSettings::new(
+                let s = SegmentSettings::scored(
+                    ScoreKind::from_name(score)?,
                     threshold,
                     rest_frames,
                     motion_threshold,
@@ -967,10 +989,16 @@ impl PySegmentDecider {
         })
     }
 
-    /// The top-1 score of the pending segment; its event (score, start, end, frames) if
-    /// the score reaches the threshold, else None.
-    fn decide(&self, py: Python<'_>, score: f64) -> PyResult<PyEmit> {
-        finish(py, guard(|| lock(&self.inner).decide(score).map(emit)))
+    /// The top-1 score of the pending segment (`score`: what the threshold compares;
+    /// `value`: what the event reports, default `score`); its event (value, start, end,
+    /// frames) if the score reaches the threshold, else None.
+    #[pyo3(signature = (score, value = None))]
+    fn decide(&self, py: Python<'_>, score: f64, value: Option<f64>) -> PyResult<PyEmit> {
+        let value = value.unwrap_or(score);
+        finish(
+            py,
+            guard(|| lock(&self.inner).decide_scored(score, value).map(emit)),
+        )
     }
 
     /// End of input: close the open segment; whether it is to be classified.
@@ -987,6 +1015,11 @@ impl PySegmentDecider {
     #[getter]
     fn threshold(&self) -> f64 {
         lock(&self.inner).settings().threshold
+    }
+    /// What the threshold compares: "probability" or "energy".
+    #[getter]
+    fn score(&self) -> &'static str {
+        lock(&self.inner).settings().score.name()
     }
     #[getter]
     fn rest_frames(&self) -> u64 {

@@ -567,3 +567,147 @@ proptest! {
         prop_assert!((pairwise_sum(&a) - exact).abs() <= 1e-12 * (1.0 + exact));
     }
 }
+
+// ------------------------------------------------------------------------ score kinds
+#[test]
+fn score_kinds_check_their_thresholds() {
+    let w = |score, t| WindowSettings::scored(score, 1, t, 1, 0.0, 1, true, 16);
+    assert!(w(ScoreKind::Probability, 1.5).is_err());
+    let e = w(ScoreKind::Energy, 7.25).unwrap();
+    assert_eq!((e.score, e.threshold), (ScoreKind::Energy, 7.25));
+    assert!(w(ScoreKind::Energy, -3.0).is_ok());
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let msg = w(ScoreKind::Energy, bad).unwrap_err().to_string();
+        assert!(msg.contains("finite") && msg.contains("energy"), "{msg}");
+        let seg = SegmentSettings::scored(
+            ScoreKind::Energy,
+            bad,
+            4,
+            None,
+            MotionUnit::Shoulder,
+            1,
+            None,
+            16,
+        );
+        assert!(seg.is_err());
+    }
+    assert_eq!(
+        WindowSettings::new(1, 0.5, 1, 0.0, 1, true, 16)
+            .unwrap()
+            .score,
+        ScoreKind::Probability
+    );
+    assert_eq!(ScoreKind::from_name("energy").unwrap(), ScoreKind::Energy);
+    assert_eq!(
+        ScoreKind::from_name("probability").unwrap().name(),
+        "probability"
+    );
+    assert!(ScoreKind::from_name("logit")
+        .unwrap_err()
+        .to_string()
+        .contains("'logit'"));
+}
+
+#[test]
+fn window_energy_threshold_decides_and_the_event_reports_the_values() {
+    let spec = fixtures::islr118(16, Fit::Truncate);
+    let s = WindowSettings::scored(ScoreKind::Energy, 1, 2.0, 2, 0.0, 1, true, 16).unwrap();
+    let mut d = WindowDecider::new(spec, s, 10.0).unwrap();
+    let f = frame(Some(0.5), None, None);
+    // (energy, probability): energies 2.5, 1.0 (resets), 3.0, 2.0 -> emit on the 4th
+    let script = [
+        (2.5, 0.9),
+        (1.0, 0.95),
+        (3.0, 0.4),
+        (2.0, 0.7),
+        (f64::NAN, 0.9),
+    ];
+    let mut got = Vec::new();
+    for (i, &(energy, p)) in script.iter().enumerate() {
+        assert!(d.push(fr(&f), Some(i as f64 / 10.0)).unwrap());
+        if let Some(e) = d.decide_scored("a", energy, p).unwrap() {
+            got.push((i, e));
+        }
+    }
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, 3);
+    // the mean of the confirming probabilities (0.4, 0.7), not of the energies
+    assert!((got[0].1.score - 0.55).abs() < 1e-15);
+}
+
+#[test]
+fn segment_energy_threshold_decides_and_reports_the_value() {
+    let s = SegmentSettings::scored(
+        ScoreKind::Energy,
+        -1.0,
+        2,
+        Some(0.004),
+        MotionUnit::Image,
+        1,
+        None,
+        16,
+    )
+    .unwrap();
+    let still = |x| frame(Some(x), None, None);
+    let mut frames: Vec<Vec<f32>> = (0..5).map(|k| still(0.3 + 0.02 * k as f32)).collect();
+    frames.extend(std::iter::repeat_n(still(0.38), 3));
+    for (energy, fires) in [(-0.5, true), (-1.0, true), (-1.5, false), (f64::NAN, false)] {
+        let mut d = SegmentDecider::new(s.clone(), 30.0).unwrap();
+        let mut out = Vec::new();
+        for (i, f) in frames.iter().enumerate() {
+            if d.push(fr(f), Some(i as f64 / 10.0)).unwrap() {
+                out.extend(d.decide_scored(energy, 0.625).unwrap());
+            }
+        }
+        assert_eq!(out.len(), usize::from(fires), "energy {energy}");
+        if fires {
+            assert_eq!(out[0].score, 0.625);
+        }
+    }
+}
+
+proptest! {
+    /// Only the order of the decision scores matters: an energy decider fed energies `e`
+    /// with threshold `t` emits exactly what a probability decider fed `sigmoid(e)` with
+    /// threshold `sigmoid(t)` emits (same frames, times and reported values), in both modes.
+    #[test]
+    fn energy_decisions_equal_probability_decisions_under_a_monotone_map(
+        kinds in proptest::collection::vec((0u8..6, 0.2f32..0.8), 1..100),
+        energies in proptest::collection::vec((0usize..3, -6.0f64..6.0, 0.0f64..1.0), 1..16),
+        t in -4.0f64..4.0, confirm in 1i64..4,
+    ) {
+        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let labels = ["a", "b", "c"];
+        let spec = fixtures::hands_pose(8, Fit::Truncate);
+        let we = WindowSettings::scored(ScoreKind::Energy, 1, t, confirm, 0.0, 1, true, 8).unwrap();
+        let wp = WindowSettings::new(1, sig(t), confirm, 0.0, 1, true, 8).unwrap();
+        let mut de = WindowDecider::new(spec.clone(), we, 25.0).unwrap();
+        let mut dp = WindowDecider::new(spec, wp, 25.0).unwrap();
+        let se = SegmentSettings::scored(ScoreKind::Energy, t, 2, None, MotionUnit::Shoulder, 1,
+                                         None, 8).unwrap();
+        let sp = SegmentSettings::new(sig(t), 2, None, MotionUnit::Shoulder, 1, None, 8).unwrap();
+        let (mut ge, mut gp) = (SegmentDecider::new(se, 25.0).unwrap(),
+                                SegmentDecider::new(sp, 25.0).unwrap());
+        let (mut k, mut j) = (0usize, 0usize);
+        for (i, &(kind, x)) in kinds.iter().enumerate() {
+            let f = frame_kind(kind, x);
+            let ts = Some(i as f64 / 25.0);
+            let ready = de.push(fr(&f), ts).unwrap();
+            prop_assert_eq!(ready, dp.push(fr(&f), ts).unwrap());
+            if ready {
+                let (c, e, p) = energies[k % energies.len()];
+                k += 1;
+                let a = de.decide_scored(labels[c], e, p).unwrap();
+                let b = dp.decide_scored(labels[c], sig(e), p).unwrap();
+                prop_assert_eq!(a, b, "window, frame {}", i);
+            }
+            let closed = ge.push(fr(&f), ts).unwrap();
+            prop_assert_eq!(closed, gp.push(fr(&f), ts).unwrap());
+            if closed {
+                let (_, e, p) = energies[j % energies.len()];
+                j += 1;
+                prop_assert_eq!(ge.decide_scored(e, p).unwrap(), gp.decide_scored(sig(e), p).unwrap());
+            }
+        }
+    }
+}
