@@ -8,8 +8,8 @@ nodes (``[-1, L, ...]``). This script, for each given file:
 1. renames the fixed L of the ``features`` and ``mask`` inputs to the dynamic ``length``;
 2. in every Reshape whose data input is (B, L, ...) with B dynamic (by ONNX shape
    inference on the original graph) and whose target shape is ``[-1, L, ...]``, writes
-   ``[0, 0, ...]`` instead ("copy these dims of the input"); any other use of L (a constant of that length, a
-   Reshape that moves L elsewhere) stops the script;
+   ``[0, 0, ...]`` instead ("copy these dims of the input"); any other use of L (a
+   constant of that length, a Reshape that moves L elsewhere) stops the script;
 3. checks with ONNX Runtime, on the export's verification batch (synthetic-signer clips of
    the model's spec, one without a signer), that the new graph at L = max_len gives the old
    graph's logits bit for bit, and runs the export's own bucket check
