@@ -151,6 +151,13 @@ def bench_model_int8() -> Path:
 PRECISIONS = {"fp32": bench_model, "int8-dynamic": bench_model_int8}
 
 
+def model_info(path: Path) -> dict[str, Any]:
+    """The ``signrt.model`` metadata of a model file."""
+    from signrt.runtime.model import load_model_file
+
+    return dict(load_model_file(path).info)
+
+
 def threads_text(threads: int | None) -> str:
     """``1 onnxruntime thread`` / ``onnxruntime's default threads``."""
     if threads is None:
@@ -292,9 +299,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"({100 * o['overhead_ratio_of_predict']:.1f}%)"
             )
         m = v_extra["model"]
+        params = m["parameters"] or model_info(Path(m["path"])).get("num_parameters")
+        size_mb = Path(m["path"]).stat().st_size / 1e6
         notes.append(
             f"{variant} model: {Path(m['path']).name}, {m['architecture']}, {m['precision']}, "
-            f"{m['parameters']} parameters, L={m['L']} F={m['F']} K={m['K']}"
+            f"{params} parameters, {size_mb:.2f} MB, L={m['L']} F={m['F']} K={m['K']}"
         )
     if args.clips is not None:
         if args.model is None:

@@ -1,10 +1,14 @@
-//! Explicit x86-64 SIMD for what the compiler does not vectorise by itself: the gather of a
-//! frame's selected values (scattered landmarks, 2 or 3 of every 3 floats), float32 in,
-//! float64 out. SSE2 only (the x86-64 baseline), so it needs no run-time check.
+//! Explicit x86-64 SIMD for what the compiler does not vectorise well by itself:
 //!
-//! Only float32 frames in C order take this path; every other input uses the portable
-//! loops, which give the same values. Also: the prefetch hint of the gather's look-ahead. (An AVX2 `vgatherdps` version was measured
-//! and was slower than this one on AMD Zen 4.)
+//! * the gather of a frame's selected values (scattered landmarks, 2 or 3 of every 3
+//!   floats), float32 in, float64 out; SSE2 only (the x86-64 baseline), so it needs no
+//!   run-time check. Only float32 frames in C order take it; every other input uses the
+//!   portable loops, which give the same values. (An AVX2 `vgatherdps` version was measured
+//!   and was slower than this one on AMD Zen 4.)
+//! * the output rows of 2-coordinate specs (x, y and the motion channels, point-major), SSE2
+//!   or, inlined into the AVX2 / AVX-512 variants, 256-bit AVX; bit-identical to the scalar
+//!   formula (tested here against it, NaN, infinities and f32 overflow included).
+//! * the L2 prefetch hint of the gather's look-ahead.
 
 use std::arch::x86_64::{
     __m128, _mm256_cvtpd_ps, _mm256_loadu_pd, _mm256_mul_pd, _mm256_setr_pd, _mm256_sub_pd,
