@@ -820,14 +820,6 @@ pub(crate) fn affine_of(spec: &FeatureSpec, sums: &CentreSums, scale: [f64; NUM_
 
 /// Normalise `src` rows ((n, P, C)) into `dst`.
 #[inline(always)]
-pub(crate) fn normalize_rows(src: &[f64], dst: &mut [f64], c: usize, a: &Affine) {
-    match c {
-        2 => normalize_rows_c::<2>(src, dst, a),
-        _ => normalize_rows_c::<3>(src, dst, a),
-    }
-}
-
-#[inline(always)]
 fn normalize_rows_c<const C: usize>(src: &[f64], dst: &mut [f64], a: &Affine) {
     for (d, s) in dst.chunks_exact_mut(C).zip(src.chunks_exact(C)) {
         for ch in 0..C {
@@ -1108,6 +1100,24 @@ fn resample_normalized(
     a: &Affine,
     out: &mut [f64],
 ) {
+    // The channel of a value as a compile-time pattern (no division per value).
+    match c {
+        2 => resample_normalized_c::<2>(sel, t, l, pc, a, out),
+        _ => resample_normalized_c::<3>(sel, t, l, pc, a, out),
+    }
+}
+
+#[inline(always)]
+fn resample_normalized_c<const C: usize>(
+    sel: &[f64],
+    t: usize,
+    l: usize,
+    pc: usize,
+    a: &Affine,
+    out: &mut [f64],
+) {
+    let m: [f64; C] = std::array::from_fn(|ch| a.centre[ch]);
+    let inv: [f64; C] = std::array::from_fn(|ch| a.inv_scale[ch]);
     let denom = (l.max(2) - 1) as f64;
     let span = (t - 1) as f64;
     for i in 0..l {
@@ -1121,14 +1131,19 @@ fn resample_normalized(
         if w > 0.0 {
             let xb = &sel[hi * pc..(hi + 1) * pc];
             let w0 = 1.0 - w;
-            for (j, d) in dst.iter_mut().enumerate() {
-                let ch = j % c;
-                let na = (xa[j] - a.centre[ch]) * a.inv_scale[ch];
-                let nb = (xb[j] - a.centre[ch]) * a.inv_scale[ch];
-                *d = na * w0 + nb * w;
+            for ((d, xa), xb) in dst
+                .chunks_exact_mut(C)
+                .zip(xa.chunks_exact(C))
+                .zip(xb.chunks_exact(C))
+            {
+                for ch in 0..C {
+                    let na = (xa[ch] - m[ch]) * inv[ch];
+                    let nb = (xb[ch] - m[ch]) * inv[ch];
+                    d[ch] = na * w0 + nb * w;
+                }
             }
         } else {
-            normalize_rows(xa, dst, c, a);
+            normalize_rows_c::<C>(xa, dst, a);
         }
     }
 }
