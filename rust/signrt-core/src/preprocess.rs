@@ -5,11 +5,15 @@
 //! A non-finite input value (NaN, +inf, -inf) is a missing value. The output is always
 //! finite: a value that is missing (or that would overflow f32) becomes `nan_fill`.
 //!
-//! The hot path selects the P·C used values of every frame once into a contiguous f64
-//! buffer (dropping empty frames on the way and gathering the normalisation inputs), then
-//! normalises + fits into a second buffer, then writes the output rows with the motion
-//! channels. Buffers live in a [`Scratch`] that is reused across calls (one per thread), so
-//! there is no per-frame allocation and, in steady state, no allocation at all.
+//! The hot path reads the input once: it selects the P·C used values of every frame into a
+//! contiguous f64 buffer (dropping empty frames on the way and gathering the normalisation
+//! inputs from the same, already loaded, cache lines), prefetching into L2, a few frames
+//! ahead, only the cache lines of a frame that the selection reads (about half of a C
+//! float32 frame's lines for islr118). The scale statistics and the output then work on that
+//! buffer (which stays in cache): the output rows with the motion channels are written once,
+//! normalised on the way (explicit SIMD for 2 coordinates on x86-64), the padding rows once.
+//! Buffers live in a [`Scratch`] that is reused across calls (one per thread), so there is
+//! no per-frame allocation and, in steady state, no allocation at all.
 
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -220,6 +224,104 @@ pub struct Scratch {
     sel: Vec<f64>,
     /// Normalised and fitted values, (T', P, C).
     fitted: Vec<f64>,
+    /// Which cache lines of a frame the gather reads (for the layout of the last clip).
+    prefetch: PrefetchPlan,
+}
+
+/// The byte offsets, from a frame's first element, of one address in every cache line that
+/// the gather (and the normalisation inputs) read from a frame of a given layout; computed
+/// once per layout and spec, reused while they stay the same.
+#[derive(Debug, Default)]
+struct PrefetchPlan {
+    /// (landmark stride, coordinate stride, element size, C) in bytes / elements.
+    key: (isize, isize, usize, usize),
+    /// The landmarks the plan was made for (the gather's, then the normalisation's).
+    landmarks: Vec<usize>,
+    offsets: Vec<isize>,
+    /// Whether `offsets` is valid for `key` and `landmarks`.
+    ready: bool,
+}
+
+impl PrefetchPlan {
+    /// Make the plan current for frames with landmark stride `s1` and coordinate stride
+    /// `s2` (elements of `size` bytes). A plan that cannot be allocated is left empty (the
+    /// prefetch is only a hint).
+    fn update(&mut self, spec: &FeatureSpec, s1: isize, s2: isize, size: usize, c: usize) {
+        let key = (s1, s2, size, c);
+        let normalize = spec.normalize();
+        let norm: &[usize] = match &normalize {
+            Normalize::ReferenceRms { reference } => std::slice::from_ref(reference),
+            Normalize::Shoulders => &SHOULDERS,
+            Normalize::None => &[],
+        };
+        let order = spec.gather_order();
+        let same = self.ready
+            && self.key == key
+            && self.landmarks.len() == order.len() + norm.len()
+            && self
+                .landmarks
+                .iter()
+                .zip(order.iter().map(|&(l, _)| l).chain(norm.iter().copied()))
+                .all(|(a, b)| *a == b);
+        if same {
+            return;
+        }
+        self.ready = false;
+        self.offsets.clear();
+        self.landmarks.clear();
+        let n = order.len() + norm.len();
+        if self.landmarks.try_reserve(n).is_err() {
+            return;
+        }
+        self.landmarks
+            .extend(order.iter().map(|&(l, _)| l).chain(norm.iter().copied()));
+        // Byte intervals read: one per landmark when its coordinates share a line, else one
+        // per landmark and coordinate.
+        let (isz, s1b, s2b) = (size as isize, s1 * size as isize, s2 * size as isize);
+        let joined = s2b.unsigned_abs() < 64;
+        let mut spans: Vec<(isize, isize)> = Vec::new();
+        if spans.try_reserve(n * c).is_err() {
+            return;
+        }
+        for &l in &self.landmarks {
+            let at = l as isize * s1b;
+            if joined {
+                let (a, b) = (at, at + (c as isize - 1) * s2b);
+                spans.push((a.min(b), a.max(b) + isz));
+            } else {
+                for ch in 0..c as isize {
+                    let a = at + ch * s2b;
+                    spans.push((a, a + isz));
+                }
+            }
+        }
+        spans.sort_unstable();
+        // Runs of spans less than a line apart: one address per line of the run and its
+        // last byte (every line from the run's first to its last byte, nothing else).
+        let mut i = 0;
+        while i < spans.len() {
+            let (start, mut end) = spans[i];
+            i += 1;
+            while i < spans.len() && spans[i].0 - end < 64 {
+                end = end.max(spans[i].1);
+                i += 1;
+            }
+            let mut a = start;
+            while a < end {
+                if self.offsets.try_reserve(2).is_err() {
+                    self.offsets.clear();
+                    return;
+                }
+                self.offsets.push(a);
+                a += 64;
+            }
+            if a - 64 < end - 1 {
+                self.offsets.push(end - 1);
+            }
+        }
+        self.key = key;
+        self.ready = true;
+    }
 }
 
 impl Scratch {
@@ -356,17 +458,31 @@ pub(crate) fn emit<'a>(
     feats: &mut [f32],
     mask: &mut [f32],
 ) {
+    emit_on::<false>(row, rows, affine, spec, feats, mask);
+}
+
+/// [`emit`]; `AVX`: inlined into a function compiled with AVX2 (the explicit SIMD of the
+/// 2-coordinate rows then uses 256-bit operations; the same bits either way).
+#[inline(always)]
+fn emit_on<'a, const AVX: bool>(
+    row: impl Fn(usize) -> &'a [f64],
+    rows: usize,
+    affine: &Affine,
+    spec: &FeatureSpec,
+    feats: &mut [f32],
+    mask: &mut [f32],
+) {
     // Specialised on (C, number of lags, C_out) for the usual shapes, so that the per-point
     // block has a compile-time length and the loop vectorises; a generic loop otherwise.
     match (spec.coords(), spec.motion_lags().len()) {
-        (2, 0) => emit_fixed::<2, 0, 2>(row, rows, affine, spec, feats, mask),
-        (2, 1) => emit_fixed::<2, 1, 4>(row, rows, affine, spec, feats, mask),
-        (2, 2) => emit_fixed::<2, 2, 6>(row, rows, affine, spec, feats, mask),
-        (2, 3) => emit_fixed::<2, 3, 8>(row, rows, affine, spec, feats, mask),
-        (3, 0) => emit_fixed::<3, 0, 3>(row, rows, affine, spec, feats, mask),
-        (3, 1) => emit_fixed::<3, 1, 6>(row, rows, affine, spec, feats, mask),
-        (3, 2) => emit_fixed::<3, 2, 9>(row, rows, affine, spec, feats, mask),
-        (3, 3) => emit_fixed::<3, 3, 12>(row, rows, affine, spec, feats, mask),
+        (2, 0) => emit_fixed::<2, 0, 2, AVX>(row, rows, affine, spec, feats, mask),
+        (2, 1) => emit_fixed::<2, 1, 4, AVX>(row, rows, affine, spec, feats, mask),
+        (2, 2) => emit_fixed::<2, 2, 6, AVX>(row, rows, affine, spec, feats, mask),
+        (2, 3) => emit_fixed::<2, 3, 8, AVX>(row, rows, affine, spec, feats, mask),
+        (3, 0) => emit_fixed::<3, 0, 3, AVX>(row, rows, affine, spec, feats, mask),
+        (3, 1) => emit_fixed::<3, 1, 6, AVX>(row, rows, affine, spec, feats, mask),
+        (3, 2) => emit_fixed::<3, 2, 9, AVX>(row, rows, affine, spec, feats, mask),
+        (3, 3) => emit_fixed::<3, 3, 12, AVX>(row, rows, affine, spec, feats, mask),
         (2, _) => emit_c::<2>(row, rows, affine, spec, feats, mask),
         _ => emit_c::<3>(row, rows, affine, spec, feats, mask),
     }
@@ -374,7 +490,7 @@ pub(crate) fn emit<'a>(
 
 /// [`emit`] for C coordinates, NL lags and CO = C·(1 + NL) output channels per point.
 #[inline(always)]
-fn emit_fixed<'a, const C: usize, const NL: usize, const CO: usize>(
+fn emit_fixed<'a, const C: usize, const NL: usize, const CO: usize, const AVX: bool>(
     row: impl Fn(usize) -> &'a [f64],
     rows: usize,
     affine: &Affine,
@@ -391,12 +507,22 @@ fn emit_fixed<'a, const C: usize, const NL: usize, const CO: usize>(
     let m: [f64; C] = std::array::from_fn(|ch| affine.centre[ch]);
     let inv: [f64; C] = std::array::from_fn(|ch| affine.inv_scale[ch]);
     for t in 0..rows {
+        // Rows whose every lag is inside the clip take the straight-line path.
+        let all_inside = lags.iter().all(|&k| t + k < rows);
+        // x, y: explicit SIMD on x86-64 (the compiler's own vectorisation of the loop below
+        // spends most of its time shuffling).
+        #[cfg(target_arch = "x86_64")]
+        if all_inside && C == 2 {
+            let next: [&[f64]; NL] = std::array::from_fn(|j| row(t + lags[j]));
+            let (m2, inv2) = ([m[0], m[1 % C]], [inv[0], inv[1 % C]]);
+            let out = &mut feats[t * f..(t + 1) * f];
+            crate::simd::emit_row_c2::<NL, AVX>(row(t), next, m2, inv2, fill, out, p_count);
+            continue;
+        }
         let (out, _) = feats[t * f..(t + 1) * f].as_chunks_mut::<CO>();
         let (cur, _) = row(t).as_chunks::<C>();
         let out = &mut out[..p_count];
         let cur = &cur[..p_count];
-        // Rows whose every lag is inside the clip take the straight-line path.
-        let all_inside = lags.iter().all(|&k| t + k < rows);
         if all_inside {
             let next: [&[[f64; C]]; NL] =
                 std::array::from_fn(|j| &row(t + lags[j]).as_chunks::<C>().0[..p_count]);
@@ -506,11 +632,12 @@ fn select<S: Sample>(
     clip: ArrayView3<'_, S>,
     spec: &FeatureSpec,
     sel: &mut Vec<f64>,
+    prefetch: &mut PrefetchPlan,
     sums: &mut CentreSums,
 ) -> Result<usize> {
     match spec.coords() {
-        2 => select_c::<S, 2>(clip, spec, sel, sums),
-        _ => select_c::<S, 3>(clip, spec, sel, sums),
+        2 => select_c::<S, 2>(clip, spec, sel, prefetch, sums),
+        _ => select_c::<S, 3>(clip, spec, sel, prefetch, sums),
     }
 }
 
@@ -519,6 +646,7 @@ fn select_c<S: Sample, const C: usize>(
     clip: ArrayView3<'_, S>,
     spec: &FeatureSpec,
     sel: &mut Vec<f64>,
+    prefetch: &mut PrefetchPlan,
     sums: &mut CentreSums,
 ) -> Result<usize> {
     let t_in = clip.shape()[0];
@@ -530,10 +658,18 @@ fn select_c<S: Sample, const C: usize>(
     let needs_norm = spec.normalize() != Normalize::None;
     let mut kept = 0;
     let (base, strides) = (clip.as_ptr(), clip.strides());
+    if t_in > PREFETCH_AHEAD {
+        prefetch.update(spec, strides[1], strides[2], std::mem::size_of::<S>(), C);
+    }
+    let lines: &[isize] = if prefetch.ready {
+        &prefetch.offsets
+    } else {
+        &[]
+    };
     for (t, frame) in clip.axis_iter(Axis(0)).enumerate() {
         if t + PREFETCH_AHEAD < t_in {
             let ahead = base.wrapping_offset((t + PREFETCH_AHEAD) as isize * strides[0]);
-            prefetch_frame::<S, C>(ahead, strides[1], strides[2], spec);
+            prefetch_frame(ahead.cast::<u8>(), lines);
         }
         let frame = FrameView::of(frame);
         let row = &mut sel[kept * pc..(kept + 1) * pc];
@@ -552,38 +688,26 @@ fn select_c<S: Sample, const C: usize>(
     Ok(kept)
 }
 
-/// How many frames ahead of the gather [`prefetch_frame`] asks for the input's cache lines.
-const PREFETCH_AHEAD: usize = 4;
+/// How many frames ahead of the gather [`prefetch_frame`] asks for the input's cache lines
+/// (measured on AMD Zen 4 with clips rotating through the cache: 4 to 8 frames are about
+/// equally good, 12 and more fall behind as the lines start to leave L2 before use).
+const PREFETCH_AHEAD: usize = 6;
 
-/// Ask for the cache lines the gather will read from the frame at `frame` (landmark
-/// stride `s1`, coordinate stride `s2`, in elements): the gather is scattered within a
-/// frame, which the hardware prefetchers do not follow, so without this hint a clip that
-/// is not in cache costs one memory latency after another. Only computes addresses (no
-/// access), so any strides are fine.
+/// Ask for the cache lines of the frame at `frame` that the gather will read (`lines`: byte
+/// offsets from [`PrefetchPlan`]): the gather is scattered within a frame, which the
+/// hardware prefetchers do not follow, so without this hint a clip that is not in cache
+/// costs one memory latency after another. Into L2, not L1: a burst of L1 prefetches fills
+/// the L1 miss buffers and stalls the gather (on Zen 4, a clip rotating through the cache
+/// took 1.5× a full copy of it with L1 prefetches and 1.15× with L2 ones). Only computes
+/// addresses (no access), so any strides are fine.
 #[inline(always)]
-fn prefetch_frame<S, const C: usize>(frame: *const S, s1: isize, s2: isize, spec: &FeatureSpec) {
+fn prefetch_frame(frame: *const u8, lines: &[isize]) {
     #[cfg(target_arch = "x86_64")]
-    {
-        // One line per channel when the coordinates of a landmark are apart (columns).
-        let channels = if (s2.unsigned_abs() * std::mem::size_of::<S>()) < 64 {
-            1
-        } else {
-            C
-        };
-        let mut last = [usize::MAX; NUM_COORDS];
-        for &(l, _) in spec.gather_order() {
-            for ch in 0..channels {
-                let p = frame.wrapping_offset(l as isize * s1 + ch as isize * s2);
-                let line = p as usize >> 6;
-                if line != last[ch] {
-                    last[ch] = line;
-                    crate::simd::prefetch(p);
-                }
-            }
-        }
+    for &o in lines {
+        crate::simd::prefetch_l2(frame.wrapping_offset(o));
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (frame, s1, s2, spec);
+    let _ = (frame, lines);
 }
 
 /// Whether a selected value is present (finite). Written as a float compare (NaN compares
@@ -695,14 +819,6 @@ pub(crate) fn affine_of(spec: &FeatureSpec, sums: &CentreSums, scale: [f64; NUM_
 }
 
 /// Normalise `src` rows ((n, P, C)) into `dst`.
-#[inline(always)]
-pub(crate) fn normalize_rows(src: &[f64], dst: &mut [f64], c: usize, a: &Affine) {
-    match c {
-        2 => normalize_rows_c::<2>(src, dst, a),
-        _ => normalize_rows_c::<3>(src, dst, a),
-    }
-}
-
 #[inline(always)]
 fn normalize_rows_c<const C: usize>(src: &[f64], dst: &mut [f64], a: &Affine) {
     for (d, s) in dst.chunks_exact_mut(C).zip(src.chunks_exact(C)) {
@@ -835,7 +951,7 @@ pub(crate) fn preprocess_isa<S: Sample>(
         }
     }
     let _ = isa;
-    preprocess_body(clip, spec, feats, mask, scratch)
+    preprocess_body::<S, false>(clip, spec, feats, mask, scratch)
 }
 
 /// `unsafe fn $name`: [`preprocess_body`] compiled with the target features `$features`
@@ -851,7 +967,7 @@ macro_rules! isa_variant {
             mask: &mut [f32],
             scratch: &mut Scratch,
         ) -> Result<()> {
-            preprocess_body(clip, spec, feats, mask, scratch)
+            preprocess_body::<S, true>(clip, spec, feats, mask, scratch)
         }
     };
 }
@@ -899,7 +1015,7 @@ macro_rules! emit_variant {
             feats: &mut [f32],
             mask: &mut [f32],
         ) {
-            emit(row, rows, affine, spec, feats, mask)
+            emit_on::<true>(row, rows, affine, spec, feats, mask)
         }
     };
 }
@@ -909,7 +1025,7 @@ emit_variant!(emit_avx512, "avx512f,avx512bw,avx512dq,avx512vl");
 
 /// The whole of [`preprocess_into`], inlined into each instruction-set variant.
 #[inline(always)]
-fn preprocess_body<S: Sample>(
+fn preprocess_body<S: Sample, const AVX: bool>(
     clip: ArrayView3<'_, S>,
     spec: &FeatureSpec,
     feats: &mut [f32],
@@ -929,8 +1045,12 @@ fn preprocess_body<S: Sample>(
     let c = spec.coords();
     let pc = spec.num_points() * c;
     let mut sums = CentreSums::default();
-    let Scratch { sel, fitted } = scratch;
-    let kept = select(clip, spec, sel, &mut sums)?;
+    let Scratch {
+        sel,
+        fitted,
+        prefetch,
+    } = scratch;
+    let kept = select(clip, spec, sel, prefetch, &mut sums)?;
     let sel = &sel[..kept * pc];
 
     // 3. statistics over the kept frames
@@ -946,7 +1066,7 @@ fn preprocess_body<S: Sample>(
         crate::alloc::grow(fitted, l * pc, 0.0, "the resampled values of a clip")?;
         resample_normalized(sel, kept, l, pc, c, &affine, fitted);
         let fitted = &fitted[..];
-        emit(
+        emit_on::<AVX>(
             |t| &fitted[t * pc..(t + 1) * pc],
             l,
             &Affine::IDENTITY,
@@ -956,7 +1076,7 @@ fn preprocess_body<S: Sample>(
         );
     } else {
         // 5–8
-        emit(
+        emit_on::<AVX>(
             |t| &sel[t * pc..(t + 1) * pc],
             kept.min(l),
             &affine,
@@ -980,6 +1100,24 @@ fn resample_normalized(
     a: &Affine,
     out: &mut [f64],
 ) {
+    // The channel of a value as a compile-time pattern (no division per value).
+    match c {
+        2 => resample_normalized_c::<2>(sel, t, l, pc, a, out),
+        _ => resample_normalized_c::<3>(sel, t, l, pc, a, out),
+    }
+}
+
+#[inline(always)]
+fn resample_normalized_c<const C: usize>(
+    sel: &[f64],
+    t: usize,
+    l: usize,
+    pc: usize,
+    a: &Affine,
+    out: &mut [f64],
+) {
+    let m: [f64; C] = std::array::from_fn(|ch| a.centre[ch]);
+    let inv: [f64; C] = std::array::from_fn(|ch| a.inv_scale[ch]);
     let denom = (l.max(2) - 1) as f64;
     let span = (t - 1) as f64;
     for i in 0..l {
@@ -993,14 +1131,19 @@ fn resample_normalized(
         if w > 0.0 {
             let xb = &sel[hi * pc..(hi + 1) * pc];
             let w0 = 1.0 - w;
-            for (j, d) in dst.iter_mut().enumerate() {
-                let ch = j % c;
-                let na = (xa[j] - a.centre[ch]) * a.inv_scale[ch];
-                let nb = (xb[j] - a.centre[ch]) * a.inv_scale[ch];
-                *d = na * w0 + nb * w;
+            for ((d, xa), xb) in dst
+                .chunks_exact_mut(C)
+                .zip(xa.chunks_exact(C))
+                .zip(xb.chunks_exact(C))
+            {
+                for ch in 0..C {
+                    let na = (xa[ch] - m[ch]) * inv[ch];
+                    let nb = (xb[ch] - m[ch]) * inv[ch];
+                    d[ch] = na * w0 + nb * w;
+                }
             }
         } else {
-            normalize_rows(xa, dst, c, a);
+            normalize_rows_c::<C>(xa, dst, a);
         }
     }
 }
@@ -1316,6 +1459,65 @@ mod tests {
                     assert_eq!(got.1, want.1, "spec {i}, T {t}, layout {k}");
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&got.0), bits(&want.0), "spec {i}, T {t}, layout {k}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_prefetch_plan_covers_exactly_the_lines_the_gather_reads() {
+        use std::collections::BTreeSet;
+        let specs = [
+            fixtures::islr118(16, Fit::Truncate),
+            fixtures::hands_pose(8, Fit::Truncate),
+            FeatureSpec::new(
+                vec![542, 0, 17, 100, 101, 468],
+                3,
+                Normalize::ReferenceRms { reference: 300 },
+                8,
+                Fit::Truncate,
+                vec![1],
+                true,
+                0.0,
+            )
+            .unwrap(),
+        ];
+        // (landmark stride, coordinate stride, element size): C f32 / f64, Fortran order
+        // of a 7-frame clip, pandas' columns, reversed landmarks.
+        let layouts = [
+            (3isize, 1isize, 4usize),
+            (3, 1, 8),
+            (7, 7 * 543, 4),
+            (1, 900, 8),
+            (-3, 1, 4),
+        ];
+        let mut plan = PrefetchPlan::default();
+        for spec in &specs {
+            let c = spec.coords();
+            let mut read: Vec<usize> = spec.gather_order().iter().map(|&(l, _)| l).collect();
+            read.extend(match spec.normalize() {
+                Normalize::ReferenceRms { reference } => vec![reference],
+                Normalize::Shoulders => SHOULDERS.to_vec(),
+                Normalize::None => vec![],
+            });
+            for &(s1, s2, size) in &layouts {
+                plan.update(spec, s1, s2, size, c);
+                assert!(plan.ready);
+                for align in (0..64).step_by(size) {
+                    // A frame whose first element sits `align` bytes into a line, far
+                    // enough from 0 that negative strides stay positive.
+                    let base = 1isize << 20 | align as isize;
+                    let want: BTreeSet<isize> = read
+                        .iter()
+                        .flat_map(|&l| (0..c as isize).map(move |ch| (l as isize, ch)))
+                        .flat_map(|(l, ch)| {
+                            let a = base + (l * s1 + ch * s2) * size as isize;
+                            [a >> 6, (a + size as isize - 1) >> 6]
+                        })
+                        .collect();
+                    let got: BTreeSet<isize> =
+                        plan.offsets.iter().map(|o| (base + o) >> 6).collect();
+                    assert_eq!(got, want, "{s1} {s2} {size} at {align}");
                 }
             }
         }
