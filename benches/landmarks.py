@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from signrt.bench import summarize, write_report
 from signrt.extract.extractor import create_extractor
@@ -40,15 +41,15 @@ SHARED = ROOT.parent / "shared" / "data" / "media"
 EXCERPTS = ROOT / "tests" / "data" / "media"
 
 
-def load_media(folder: Path, max_frames: int) -> list[tuple[str, list[np.ndarray]]]:
+def load_media(folder: Path, max_frames: int) -> list[tuple[str, list[npt.NDArray[np.uint8]]]]:
     """Videos (up to ``max_frames`` frames each) and photos of ``folder``, RGB."""
     import cv2
 
-    out: list[tuple[str, list[np.ndarray]]] = []
+    out: list[tuple[str, list[npt.NDArray[np.uint8]]]] = []
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() == ".mp4":
             cap = cv2.VideoCapture(str(path))
-            frames = []
+            frames: list[npt.NDArray[np.uint8]] = []
             while len(frames) < max_frames:
                 ok, bgr = cap.read()
                 if not ok:
@@ -64,7 +65,10 @@ def load_media(folder: Path, max_frames: int) -> list[tuple[str, list[np.ndarray
     return out
 
 
-def compare(a: np.ndarray, b: np.ndarray, size: tuple[int, int], acc: dict[str, Any]) -> None:
+def compare(
+    a: npt.NDArray[np.float32], b: npt.NDArray[np.float32], size: tuple[int, int],
+    acc: dict[str, Any],
+) -> None:
     """Accumulate per-part agreement and distance of one frame pair."""
     w, h = size
     diag = math.hypot(w, h)
@@ -87,7 +91,7 @@ def compare(a: np.ndarray, b: np.ndarray, size: tuple[int, int], acc: dict[str, 
 
 
 def run_mode(
-    media: list[tuple[str, list[np.ndarray]]], static: bool, threads: int | None
+    media: list[tuple[str, list[npt.NDArray[np.uint8]]]], static: bool, threads: int | None
 ) -> tuple[dict[str, Any], list[float], list[float], list[float], list[float]]:
     """Run both extractors over every input.
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from signrt.bench import write_report
 from signrt.extract import _holistic_ops as ops
@@ -55,7 +56,7 @@ REFERENCES: dict[str, int | None] = {"mediapipe default threads": None, "mediapi
 
 
 def ab(
-    media: list[tuple[str, list[np.ndarray]]], baseline: Path | None
+    media: list[tuple[str, list[npt.NDArray[np.uint8]]]], baseline: Path | None
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Per-frame wall and process-CPU ms of every variant and reference, interleaved."""
     times: dict[str, list[float]] = defaultdict(list)
@@ -97,7 +98,7 @@ def ab(
 
 
 def steps(
-    media: list[tuple[str, list[np.ndarray]]], baseline: Path | None = None
+    media: list[tuple[str, list[npt.NDArray[np.uint8]]]], baseline: Path | None = None
 ) -> dict[str, list[float]]:
     """ms per model call and per crop of a serial 1-thread extractor.
 
@@ -132,12 +133,13 @@ def steps(
         finally:
             times[f"model {name} (batch {len(x)})"].append((time.perf_counter() - t0) * 1e3)
 
-    def timed_crop(image: Any, roi: Any, w: int, h: int, **kw: Any) -> Any:
+    # same parameter names as ops.crop, so it may stand in for it
+    def timed_crop(image: Any, r: Any, out_w: int, out_h: int, **kw: Any) -> Any:
         t0 = time.perf_counter()
         try:
-            return crop(image, roi, w, h, **kw)
+            return crop(image, r, out_w, out_h, **kw)
         finally:
-            times[f"crop {w}x{h}"].append((time.perf_counter() - t0) * 1e3)
+            times[f"crop {out_w}x{out_h}"].append((time.perf_counter() - t0) * 1e3)
 
     ex._run = timed_run  # type: ignore[method-assign]
     ops.crop = timed_crop
