@@ -39,11 +39,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 import signrt
 from signrt import _native
 from signrt.evaluate.stream_eval import EvalConfig, evaluate_streams, load_clip_set
 from signrt.evaluate.streams import REST_KINDS, StreamConfig
+from signrt.stream import StreamMode
 
 log = logging.getLogger("stream_live")
 
@@ -58,13 +60,13 @@ KEYS = ("precision", "recall", "f1", "delay_p50_s", "delay_p95_s", "false_events
         "oov_events", "non_signing_s")  # fmt: skip
 
 
-def push_cost(rec: Any, frames: list[np.ndarray]) -> dict[str, float]:
+def push_cost(rec: Any, frames: list[npt.NDArray[np.float32]]) -> dict[str, float]:
     """µs per ``Stream.push`` without an engine call, before and after the gates.
 
     The cases are timed in turn, 40 rounds of 2000 pushes each, and the best round of each
     is kept, so that a load change on a shared machine hits all cases alike.
     """
-    cases = {
+    cases: dict[str, tuple[StreamMode, dict[str, Any]]] = {
         "window_before": ("window", {"require_hand": False, "stride": 10**9}),
         "window_after": ("window", {"stride": 10**9}),
         "segment_before": ("segment", {"motion_unit": "image", "motion_threshold": 1e9}),

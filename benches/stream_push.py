@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 import signrt
 from signrt import _native
@@ -69,7 +70,7 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
 SEGMENT = 100
 
 
-def real_frames(limit: int) -> tuple[list[np.ndarray], str]:
+def real_frames(limit: int) -> tuple[list[npt.NDArray[np.float32]], str]:
     """Up to ``limit`` real (543, 3) float32 frames, a few clips of every sign."""
     for root in DATA:
         if not root.is_dir():
@@ -78,7 +79,7 @@ def real_frames(limit: int) -> tuple[list[np.ndarray], str]:
         by_label: dict[str, list[Any]] = {}
         for r in records:
             by_label.setdefault(str(r.path.parent), []).append(r)
-        frames: list[np.ndarray] = []
+        frames: list[npt.NDArray[np.float32]] = []
         for k in range(3):
             for recs in by_label.values():
                 if k < len(recs):
@@ -88,7 +89,7 @@ def real_frames(limit: int) -> tuple[list[np.ndarray], str]:
     raise SystemExit("no landmark data found (../shared/data/include-dev or tests/data)")
 
 
-def measure(rec: Any, frames: list[np.ndarray], rounds: int, n: int) -> dict[str, Any]:
+def measure(rec: Any, frames: list[npt.NDArray[np.float32]], rounds: int, n: int) -> dict[str, Any]:
     """Best and median wall-clock µs per push of every case (interleaved rounds), and the
     best thread CPU time (``time.thread_time``: without the time the process waited for a
     core on a loaded machine)."""
