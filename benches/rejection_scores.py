@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 import signrt
 from signrt import _native
@@ -39,20 +40,20 @@ from signrt.runtime.calibration import calibration_report
 log = logging.getLogger("rejection_scores")
 
 
-def auroc(pos: np.ndarray, neg: np.ndarray) -> float:
+def auroc(pos: npt.NDArray[np.float64], neg: npt.NDArray[np.float64]) -> float:
     """P(score of a positive > score of a negative), ties half."""
     if not len(pos) or not len(neg):
         return float("nan")
     return float(((pos[:, None] > neg[None]) + 0.5 * (pos[:, None] == neg[None])).mean())
 
 
-def _softmax(z: np.ndarray, t: float) -> np.ndarray:
+def _softmax(z: npt.NDArray[np.float64], t: float) -> npt.NDArray[np.float64]:
     e = np.exp((z - z.max(axis=1, keepdims=True)) / t)
     return e / e.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
 
 
-def score_table(z: np.ndarray, t: float, bg: int | None
-                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # fmt: skip
+def score_table(z: npt.NDArray[np.float64], t: float, bg: int | None
+                ) -> tuple[npt.NDArray[np.intp], dict[str, npt.NDArray[np.float64]]]:  # fmt: skip
     """Top-1 sign (background excluded) and every score, per row."""
     p1, pt = _softmax(z, 1.0), _softmax(z, t)
     q1, qt = p1.copy(), pt.copy()

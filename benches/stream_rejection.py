@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 import signrt
 from signrt.evaluate.calibrate import expected_calibration_error, fit_temperature, nll, scores
@@ -89,7 +90,7 @@ LH0, RH0 = 468, 522  # wrist rows of the two hand blocks
 BACKGROUND = "__background__"  # the explicit background class (benches/background_data.py)
 
 
-def _with_hands(wl: WindowLogits, hands: np.ndarray) -> WindowLogits:
+def _with_hands(wl: WindowLogits, hands: npt.NDArray[np.bool_]) -> WindowLogits:
     """The windows whose newest frame shows a hand; a hand-less frame resets the rule."""
     keep, reset = [], []
     prev = -1
@@ -119,7 +120,7 @@ class Prepared:
         self.windows_hands = [_with_hands(w, h) for w, h in zip(self.windows, self.hands,
                                                                 strict=True)]  # fmt: skip
         self.motion_sw = [hand_motion(s.frames, normalise=True) for s in streams]
-        self._seg_cache: dict[tuple[int, int, int], np.ndarray] = {}
+        self._seg_cache: dict[tuple[int, int, int], npt.NDArray[np.float64]] = {}
         self._span_cache: dict[tuple[str, float, int, int], list[tuple[int, int, int]]] = {}
         log.info("prepared %d streams (%d windows) in %.1f s", len(streams),
                  sum(len(w.frame) for w in self.windows), time.perf_counter() - t0)  # fmt: skip
@@ -135,7 +136,8 @@ class Prepared:
             )  # fmt: skip
         return self._span_cache[key]
 
-    def segment_logits(self, si: int, spans: Sequence[tuple[int, int, int]]) -> np.ndarray:
+    def segment_logits(self, si: int, spans: Sequence[tuple[int, int, int]]
+                       ) -> npt.NDArray[np.float64]:  # fmt: skip
         need = [(si, a, b) for a, b, _ in spans if (si, a, b) not in self._seg_cache]
         if need:
             fr = self.streams[si].frames
@@ -225,7 +227,8 @@ def window_method(score_kind: str, temperature: float, *, hands: bool = False
     return make
 
 
-def all_scores(logits: np.ndarray, temperature: float) -> dict[str, np.ndarray]:
+def all_scores(logits: npt.NDArray[np.float64], temperature: float
+               ) -> dict[str, npt.NDArray[np.float64]]:  # fmt: skip
     """:func:`scores` plus the margin of the calibrated probabilities."""
     s = scores(logits, temperature)
     if len(logits):
@@ -239,7 +242,7 @@ def all_scores(logits: np.ndarray, temperature: float) -> dict[str, np.ndarray]:
     return s
 
 
-def _not_background(p: Prepared, top: np.ndarray) -> np.ndarray:
+def _not_background(p: Prepared, top: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
     labels = p.rec.labels
     return np.array([labels[int(t)] != BACKGROUND for t in top], dtype=bool)
 
