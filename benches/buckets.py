@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from signrt.bench import summarize, write_report
 
@@ -61,7 +62,7 @@ def build_model(path: Path) -> dict[str, Any]:
     return dict(report.info["export"]["time_axis"])
 
 
-def load_clips(root: Path, n: int) -> list[np.ndarray]:
+def load_clips(root: Path, n: int) -> list[npt.NDArray[np.float32]]:
     from signrt.io import index_dataset, read_clip
 
     records = index_dataset(root)[:n]
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
     short_calls = [0, 0]  # classifications with fewer than max_len frames pushed, all
 
-    def stream_samples(rec: Any, clip: np.ndarray, out: list[float]) -> None:
+    def stream_samples(rec: Any, clip: npt.NDArray[np.float32], out: list[float]) -> None:
         stream = rec.stream("window", stride=4)
         clock = time.perf_counter
         for t, frame in enumerate(clip):
@@ -177,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     from signrt.bench import markdown_table
 
     print(markdown_table(rows, COLUMNS), end="")
-    for n in notes:
-        print(f"- {n}")
+    for note in notes:  # not `n`: that is an int above
+        print(f"- {note}")
     print(f"wrote {json_path} and {md_path}")
     return 0
 

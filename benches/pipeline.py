@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from signrt.bench import summarize, write_report
 
@@ -67,8 +68,9 @@ def write_video(path: Path, frames: int, fps: float = 30.0) -> Path:
     import cv2
     from skimage import data
 
-    face = cv2.resize(np.asarray(data.astronaut())[:, :, ::-1], (400, 400))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 480))
+    # skimage is unannotated
+    face = cv2.resize(np.asarray(data.astronaut())[:, :, ::-1], (400, 400))  # type: ignore[no-untyped-call]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (640, 480))
     for i in range(frames):
         canvas = np.zeros((480, 640, 3), dtype=np.uint8)
         x = 60 + int(60 * np.sin(i / 15.0))
@@ -101,7 +103,7 @@ def add_overhead(samples: dict[str, list[float]]) -> None:
 
 def run_offline(
     source_spec: Any, model: Path, threads: int | None
-) -> tuple[dict[str, Any], dict[str, list[float]], list[np.ndarray]]:
+) -> tuple[dict[str, Any], dict[str, list[float]], list[npt.NDArray[np.float32]]]:
     """The pipeline on a video (real extractor) or on replayed landmarks, nothing dropped."""
     import signrt
     from signrt.daemon.pipeline import FrameResult, Pipeline
@@ -110,7 +112,7 @@ def run_offline(
 
     rec = signrt.load(model, device="cpu")
     samples: dict[str, list[float]] = {s: [] for s in STAGES}
-    landmarks: list[np.ndarray] = []
+    landmarks: list[npt.NDArray[np.float32]] = []
 
     def on_result(res: FrameResult) -> None:
         # The daemon's publish work, done inline: JSON of the landmarks and of the events.
@@ -148,7 +150,8 @@ def run_offline(
     return info, samples, landmarks
 
 
-def run_live(video: Path, model: Path, threads: int | None, fps: float) -> tuple[dict, dict]:
+def run_live(video: Path, model: Path, threads: int | None, fps: float
+             ) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
     import aiohttp
 
     import signrt

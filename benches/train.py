@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from signrt import FeatureSpec, preprocess_reference
@@ -39,7 +40,9 @@ MODELS: dict[str, dict[str, Any]] = {
 }
 
 
-def reference_batch(clips: list[np.ndarray], spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
+def reference_batch(
+    clips: list[npt.NDArray[np.float32]], spec: FeatureSpec
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """The NumPy reference, clip by clip: the baseline the native data path is compared with."""
     outs = [preprocess_reference(c, spec) for c in clips]
     return np.stack([f for f, _ in outs]), np.stack([m for _, m in outs])
@@ -72,7 +75,7 @@ def _steps(loader: Any, model: torch.nn.Module, opt: Any, steps: int) -> tuple[i
         logits = model(feats, mask)  # (B, K)
         loss = torch.nn.functional.cross_entropy(logits, y)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # torch's Tensor.backward is unannotated
         opt.step()
         clips += int(y.shape[0])
     return clips, time.perf_counter() - t0
