@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 log = logging.getLogger("convert_holistic")
 
@@ -82,6 +83,8 @@ MODELS = (
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 VIDEO_SUFFIXES = (".mp4",)
+#: An (H, W, 3) uint8 RGB image (OpenCV's stubs type its arrays as integer | floating).
+Image = npt.NDArray[Any]
 
 
 def sha256(path: Path) -> str:
@@ -106,7 +109,7 @@ def _shapes_from_flatbuffer(tf: Any) -> Any:
     return Interpreter
 
 
-def _densify(values: np.ndarray, sparsity: Any, shape: list[int]) -> np.ndarray:
+def _densify(values: npt.NDArray[Any], sparsity: Any, shape: list[int]) -> npt.NDArray[Any]:
     """Expand a TFLite sparse constant (TACO format, as the DENSIFY op does) to dense.
 
     Args:
@@ -279,7 +282,7 @@ def rewrite_prelu(model: Any) -> int:
         neg = numpy_helper.from_array(np.full((c, 1, 1, 1), -1.0, np.float32), f"{tag}_neg_w")
         scale = numpy_helper.from_array((1.0 - s.reshape(c, 1, 1, 1)), f"{tag}_scale_w")
         graph.initializer.extend([neg, scale])
-        dw = {"group": c, "kernel_shape": [1, 1]}
+        dw: dict[str, Any] = {"group": c, "kernel_shape": [1, 1]}
         nodes += [
             helper.make_node("Conv", [x, neg.name], [f"{tag}_negx"], name=f"{tag}_neg", **dw),
             helper.make_node("Relu", [f"{tag}_negx"], [f"{tag}_relu"], name=f"{tag}_relu"),
@@ -373,11 +376,11 @@ def prune_outputs(model: Any, keep: list[str]) -> Any:
     return pruned
 
 
-def load_images(folder: Path, per_video: int = 4) -> list[tuple[str, np.ndarray]]:
+def load_images(folder: Path, per_video: int = 4) -> list[tuple[str, Image]]:
     """Real RGB images for the checks: the stills and a few frames of each video."""
     import cv2
 
-    out: list[tuple[str, np.ndarray]] = []
+    out: list[tuple[str, Image]] = []
     for path in sorted(folder.iterdir()):
         suffix = path.suffix.lower()
         if suffix in IMAGE_SUFFIXES:
@@ -398,7 +401,7 @@ def load_images(folder: Path, per_video: int = 4) -> list[tuple[str, np.ndarray]
     return out
 
 
-def crops(rgb: np.ndarray, size: tuple[int, int]) -> list[np.ndarray]:
+def crops(rgb: Image, size: tuple[int, int]) -> list[Image]:
     """The whole image, letterboxed, and two square crops (centre and upper half), resized."""
     import cv2
 
@@ -409,13 +412,13 @@ def crops(rgb: np.ndarray, size: tuple[int, int]) -> list[np.ndarray]:
         rgb[(h - side) // 2 : (h + side) // 2, (w - side) // 2 : (w + side) // 2],
         rgb[: side // 2, (w - side // 2) // 2 : (w + side // 2) // 2],
     ]
-    out = []
+    out: list[Image] = []
     for v in views:
         out.append(cv2.resize(v, size, interpolation=cv2.INTER_AREA))
     return out
 
 
-def to_tensor(rgb: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+def to_tensor(rgb: Image, value_range: tuple[float, float]) -> npt.NDArray[np.float32]:
     """(H, W, 3) uint8 -> (1, H, W, 3) float32 in ``value_range`` (MediaPipe's transform)."""
     lo, hi = value_range
     x = rgb.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
@@ -497,7 +500,7 @@ def convert(spec: ModelSpec, mp_dir: Path, out_dir: Path, opset: int) -> dict[st
 
 
 def check(
-    spec: ModelSpec, mp_dir: Path, onnx_path: Path, images: list[tuple[str, np.ndarray]]
+    spec: ModelSpec, mp_dir: Path, onnx_path: Path, images: list[tuple[str, Image]]
 ) -> dict[str, Any]:
     """Run TFLite and ONNX Runtime on the same real inputs; report the largest differences."""
     import onnxruntime as ort
