@@ -64,7 +64,8 @@ def build_bench_model(path: Path) -> int:
             h = self.norm(x) * m
             h = self.dw(h.transpose(1, 2)).transpose(1, 2)
             a, g = self.pw1(h).chunk(2, dim=-1)
-            return x + self.pw2(a * torch.sigmoid(g))
+            y: torch.Tensor = x + self.pw2(a * torch.sigmoid(g))  # (B, T, D)
+            return y
 
     class Block(nn.Module):
         def __init__(self) -> None:
@@ -78,7 +79,8 @@ def build_bench_model(path: Path) -> int:
             q, k, v = self.qkv(self.n1(x)).reshape(b, t, 3, H, D // H).permute(2, 0, 3, 1, 4)
             att = torch.softmax(q @ k.transpose(-1, -2) * (D // H) ** -0.5 + bias, dim=-1)
             x = x + self.proj((att @ v).transpose(1, 2).reshape(b, t, D))
-            return x + self.ff(self.n2(x))
+            y: torch.Tensor = x + self.ff(self.n2(x))  # (B, T, D)
+            return y
 
     class Net(nn.Module):
         def __init__(self) -> None:
@@ -99,7 +101,8 @@ def build_bench_model(path: Path) -> int:
                 x = blk(x, bias)
             x = self.norm(x) * m
             pooled = x.sum(1) / m.sum(1).clamp(min=1.0)
-            return self.head(pooled)
+            logits: torch.Tensor = self.head(pooled)  # (B, K)
+            return logits
 
     torch.manual_seed(0)
     net = Net().eval()
