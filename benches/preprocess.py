@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from signrt import FeatureSpec, _native, preprocess, preprocess_batch, preprocess_reference
@@ -54,7 +55,9 @@ LAYOUT_NAMES = ("C float32", "C float64", "pandas-loaded", "polars-loaded", "For
 
 
 # --------------------------------------------------------------------------- PyTorch
-def torch_preprocess(clip: np.ndarray, spec: FeatureSpec) -> tuple[torch.Tensor, torch.Tensor]:
+def torch_preprocess(
+    clip: npt.NDArray[np.float32], spec: FeatureSpec
+) -> tuple[torch.Tensor, torch.Tensor]:
     """DESIGN §3 with plain torch ops on CPU, as a user would write it (float32)."""
     x = torch.from_numpy(clip)
     x = torch.where(torch.isfinite(x), x, torch.tensor(float("nan")))
@@ -113,9 +116,9 @@ def clip_files() -> list[Path]:
     return sorted(found)
 
 
-def real_clips(t: int, limit: int | None = None) -> list[np.ndarray]:
+def real_clips(t: int, limit: int | None = None) -> list[npt.NDArray[np.float32]]:
     """The real clips, each cut or looped to ``t`` frames, C-contiguous float32."""
-    out = []
+    out: list[npt.NDArray[np.float32]] = []
     for path in clip_files()[:limit]:
         c = read_clip(path)
         if len(c):
@@ -125,7 +128,7 @@ def real_clips(t: int, limit: int | None = None) -> list[np.ndarray]:
     return out
 
 
-def layout(name: str, clip: np.ndarray) -> np.ndarray:
+def layout(name: str, clip: npt.NDArray[np.float32]) -> npt.NDArray[Any]:
     """``clip`` (C float32) as a user holds it in the given layout (the same values)."""
     if name == "C float32":
         return clip
@@ -155,7 +158,9 @@ def layout(name: str, clip: np.ndarray) -> np.ndarray:
 CLOCK = time.perf_counter if os.environ.get("SIGNRT_BENCH_CLOCK") == "wall" else time.thread_time
 
 
-def per_call_us(fn: Callable[[np.ndarray], object], xs: list[np.ndarray], reps: int) -> float:
+def per_call_us(
+    fn: Callable[[npt.NDArray[Any]], object], xs: list[npt.NDArray[Any]], reps: int
+) -> float:
     """Mean µs of ``fn(x)`` over ``reps`` calls rotating through ``xs`` (:data:`CLOCK`)."""
     n = len(xs)
     t0 = CLOCK()
@@ -164,7 +169,7 @@ def per_call_us(fn: Callable[[np.ndarray], object], xs: list[np.ndarray], reps: 
     return (CLOCK() - t0) / reps * 1e6
 
 
-def interleaved(fns: dict[str, tuple[Callable[[np.ndarray], object], list[np.ndarray]]],
+def interleaved(fns: dict[str, tuple[Callable[[npt.NDArray[Any]], object], list[npt.NDArray[Any]]]],
                 rounds: int, reps: int) -> dict[str, float]:
     """Median µs per call of each function, measured round-robin (same conditions)."""
     samples: dict[str, list[float]] = {k: [] for k in fns}
@@ -188,14 +193,14 @@ def worker(quick: bool) -> dict[str, Any]:
     for t in LENGTHS:
         clips = real_clips(t)
         reps = max(len(clips), int((2e4 if quick else 6e4) / t))
-        fns: dict[str, tuple[Callable[[np.ndarray], object], list[np.ndarray]]] = {}
+        fns: dict[str, tuple[Callable[[npt.NDArray[Any]], object], list[npt.NDArray[Any]]]] = {}
         for name in LAYOUT_NAMES:
             xs = [layout(name, c) for c in clips]
             dsts = [np.empty(x.shape, x.dtype) for x in xs]
             it = {"i": 0}
 
-            def copy(x: np.ndarray, dsts: list[np.ndarray] = dsts, it: dict[str, int] = it,
-                     n: int = len(xs)) -> None:
+            def copy(x: npt.NDArray[Any], dsts: list[npt.NDArray[Any]] = dsts,
+                     it: dict[str, int] = it, n: int = len(xs)) -> None:
                 np.copyto(dsts[it["i"] % n], x)
                 it["i"] += 1
 
@@ -227,7 +232,7 @@ def merge_passes(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def check_parity(spec: FeatureSpec, clips: list[np.ndarray]) -> float:
+def check_parity(spec: FeatureSpec, clips: list[npt.NDArray[np.float32]]) -> float:
     """Max abs difference of native (every layout) and torch against the reference."""
     worst = 0.0
     for clip in clips:
@@ -310,7 +315,7 @@ def run(quick: bool, out_dir: Path) -> tuple[Path, Path]:
         times.append(time.perf_counter() - t0)
     batch_rate = n_clips / float(np.median(times))
 
-    def loop(fn: Any, cs: list[np.ndarray]) -> float:
+    def loop(fn: Any, cs: list[npt.NDArray[np.float32]]) -> float:
         start = time.perf_counter()
         out = [fn(c, spec) for c in cs]
         np.stack([np.asarray(f) for f, _ in out])
