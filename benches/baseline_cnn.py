@@ -13,8 +13,10 @@ Sridhar et al., ACM MM 2020). Splits and folds come from ``benches/train_splits.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 
@@ -22,16 +24,18 @@ POINTS = np.r_[0:25, 33:75]  # upper-body pose, left hand, right hand (75-point 
 L = 64
 
 
-def features(clip: np.ndarray) -> np.ndarray:
+def features(clip: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """(T, 75, 3) -> (T, 67, 2) normalised positions (NaN -> 0)."""
     xy = clip[:, :, :2].astype(np.float64)
     mid = np.nanmean((xy[:, 11] + xy[:, 12]) / 2, axis=0)
     width = np.nanmean(np.linalg.norm(xy[:, 11] - xy[:, 12], axis=-1))
     x = (xy[:, POINTS] - np.nan_to_num(mid, nan=0.5)) / (width if width > 1e-6 else 1.0)
-    return np.nan_to_num(x, nan=0.0).astype(np.float32)
+    return np.nan_to_num(x, nan=0.0).astype(np.float32)  # type: ignore[no-any-return]
 
 
-def resample(x: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+def resample(
+    x: npt.NDArray[np.float32], rng: np.random.Generator | None
+) -> npt.NDArray[np.float32]:
     """(T, P, 2) -> (2 * P * 2, L): positions at L times (speed-jittered) plus differences."""
     t = np.linspace(0, len(x) - 1, L)
     if rng is not None:  # speed: stretch or squeeze about the centre; scale and shift
@@ -42,7 +46,7 @@ def resample(x: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
     w = (t - lo)[:, None, None].astype(np.float32)
     y = (x[lo] * (1 - w) + x[hi] * w).reshape(L, -1)
     d = np.diff(y, axis=0, append=y[-1:])
-    return np.concatenate([y, d], axis=1).T.astype(np.float32)
+    return np.concatenate([y, d], axis=1).T.astype(np.float32)  # type: ignore[no-any-return]
 
 
 def block(cin: int, cout: int, k: int) -> nn.Sequential:
@@ -56,8 +60,9 @@ def make_model(cin: int, k: int) -> nn.Module:
                          nn.Linear(192, k))  # fmt: skip
 
 
-def fit_and_score(clips: list[np.ndarray], labels: np.ndarray, train_idx: np.ndarray,
-                  test_idx: np.ndarray, k: int, *, epochs: int = 60, seed: int = 0,
+def fit_and_score(clips: list[npt.NDArray[np.float32]], labels: npt.NDArray[np.int64],
+                  train_idx: npt.NDArray[np.int64], test_idx: npt.NDArray[np.int64], k: int,
+                  *, epochs: int = 60, seed: int = 0,
                   ) -> tuple[float, float]:  # fmt: skip
     """Train on ``train_idx``, return (top-1 on ``test_idx``, training wall seconds)."""
     t0 = time.perf_counter()
@@ -109,7 +114,7 @@ def main() -> None:
     y, k = cs.labels, cs.num_classes
     plan = {"random": [random_split(y, 0.2, seed=0)], "session": [session_split(y, cs.groups)],
             "cv-random": random_folds(y, 5, seed=0), "cv-sessions": session_folds(y, cs.groups)}
-    rows = {}
+    rows: dict[str, dict[str, Any]] = {}
     for name in args.splits.split(","):
         accs, walls = [], []
         for fold in plan[name]:
