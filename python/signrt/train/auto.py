@@ -226,6 +226,8 @@ def auto_config(
                "on held-out sessions")  # fmt: skip
     else:
         choose("augment", AugmentConfig(), f"{n} training clips: the full augmentation")
+    choose("ema", 0.0, "no weight averaging")
+    choose("mixup", 0.0, "no mixup")
     counts = np.asarray([c for c in prof.class_counts if c > 0])
     ratio = float(counts.max() / counts.min())
     choose("class_weights", ratio > 2.0, f"largest/smallest class = {ratio:.1f} "

@@ -15,6 +15,7 @@ hundred microseconds on a CPU.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 import torch
 from torch import Tensor, nn
@@ -37,6 +38,11 @@ class CNN1DConfig(ModelConfig):
         head_dropout: Dropout before the classifier.
         hand_relative: Add wrist-relative hand coordinates (hands the spec selects whole).
         hand_scale: Multiplier of the wrist-relative coordinates.
+        hand_size_norm: Divide the wrist-relative coordinates by the hand's size (per
+            frame: the mean wrist-to-knuckle distance), so they describe the hand's shape
+            independently of its distance from the camera and of the signer's hand size.
+        hand_shape: Add, per hand, the 10 fingertip-to-fingertip and 5 fingertip-to-wrist
+            distances divided by the hand's size (rotation- and scale-invariant shape).
     """
 
     dim: int = 192
@@ -45,6 +51,8 @@ class CNN1DConfig(ModelConfig):
     head_dropout: float = 0.2
     hand_relative: bool = True
     hand_scale: float = 2.0
+    hand_size_norm: bool = False
+    hand_shape: bool = False
 
     def __post_init__(self) -> None:
         self.kernels = tuple(int(k) for k in self.kernels)
@@ -52,6 +60,21 @@ class CNN1DConfig(ModelConfig):
         self._require(len(self.kernels) >= 1, "kernels must name at least one block")
         self._require(all(k >= 1 and k % 2 == 1 for k in self.kernels), "kernels must be odd")
         self._require(self.hand_scale > 0, "hand_scale must be > 0")
+
+
+#: Hand points (MediaPipe order, wrist 0): the four knuckles that give the hand's size, and
+#: the five fingertips.
+_KNUCKLES: Final = [5, 9, 13, 17]
+_TIPS: Final = [4, 8, 12, 16, 20]
+_PAIR_A: Final = [i for i in range(5) for _ in range(i + 1, 5)]
+_PAIR_B: Final = [j for i in range(5) for j in range(i + 1, 5)]
+#: Smallest hand size divided by (shoulder widths): a missing hand (all zeros) gives 0, not NaN.
+_MIN_HAND: Final = 0.05
+
+
+def _norm(v: Tensor) -> Tensor:
+    """Euclidean norm over the last axis, with a finite gradient at 0."""
+    return (v * v).sum(dim=-1).add(1e-8).sqrt()
 
 
 def hand_point_groups(spec: FeatureSpec) -> list[list[int]]:
@@ -75,12 +98,15 @@ class CNN1D(SignModel):
         self.points = len(spec.landmarks)
         self.channels = spec.num_features // self.points  # C_out per point
         self.coords = spec.coords
-        groups = hand_point_groups(spec) if cfg.hand_relative else []
+        groups = hand_point_groups(spec) if (cfg.hand_relative or cfg.hand_shape) else []
+        self.hands = len(groups)
         idx = [i for g in groups for i in g]
-        wrist = [g[0] for g in groups for _ in g]
         self.register_buffer("hand_idx", torch.tensor(idx, dtype=torch.int64), persistent=False)
-        self.register_buffer("wrist_idx", torch.tensor(wrist, dtype=torch.int64), persistent=False)
-        cin = spec.num_features + len(idx) * self.coords
+        cin = spec.num_features
+        if cfg.hand_relative:
+            cin += len(idx) * self.coords
+        if cfg.hand_shape:
+            cin += self.hands * (len(_PAIR_A) + len(_TIPS))
         blocks: list[nn.Module] = []
         for k in cfg.kernels:
             blocks.append(nn.Sequential(
@@ -92,20 +118,38 @@ class CNN1D(SignModel):
         self.head_drop = nn.Dropout(cfg.head_dropout)
         self.classifier = nn.Linear(cfg.dim, num_classes)
 
+    def _hand_features(self, features: Tensor) -> list[Tensor]:
+        """Per-frame hand-shape features of features (B, L, F): a list of (B, L, ·)."""
+        cfg = self.config
+        assert isinstance(cfg, CNN1DConfig)
+        b, n, c = features.shape[0], features.shape[1], self.coords
+        pts = features.reshape(b, n, self.points, self.channels)[..., :c]  # (B, L, P, C)
+        hand_idx = self.hand_idx
+        assert isinstance(hand_idx, Tensor)
+        hand = pts.index_select(2, hand_idx).reshape(b, n, self.hands, 21, c)  # (B, L, H, 21, C)
+        rel = hand - hand[:, :, :, :1]  # (B, L, H, 21, C) wrist-relative
+        out: list[Tensor] = []
+        size = None
+        if cfg.hand_size_norm or cfg.hand_shape:
+            knuckles = rel[:, :, :, _KNUCKLES]  # (B, L, H, 4, C)
+            size = _norm(knuckles).mean(dim=-1).clamp(min=_MIN_HAND)  # (B, L, H)
+        if cfg.hand_relative:
+            r = rel / size[..., None, None] if (cfg.hand_size_norm and size is not None) else rel
+            out.append(r.reshape(b, n, -1) * cfg.hand_scale)  # (B, L, H·21·C)
+        if cfg.hand_shape and size is not None:
+            tips = rel[:, :, :, _TIPS]  # (B, L, H, 5, C)
+            a, z = tips[:, :, :, _PAIR_A], tips[:, :, :, _PAIR_B]
+            dist = torch.cat([_norm(a - z), _norm(tips)], dim=-1)  # (B, L, H, 15)
+            out.append((dist / size[..., None]).reshape(b, n, -1))  # (B, L, H·15)
+        return out
+
     def forward(self, features: Tensor, mask: Tensor) -> Tensor:
         """Return logits (B, K) for features (B, L, F) and mask (B, L)."""
         self._check_inputs(features, mask)
-        cfg = self.config
-        assert isinstance(cfg, CNN1DConfig)
         valid = valid_mask(mask)  # (B, L)
-        b, n = features.shape[0], features.shape[1]
         x = features
-        hand_idx, wrist_idx = self.hand_idx, self.wrist_idx
-        assert isinstance(hand_idx, Tensor) and isinstance(wrist_idx, Tensor)
-        if hand_idx.numel():
-            pts = features.reshape(b, n, self.points, self.channels)[..., : self.coords]
-            rel = pts.index_select(2, hand_idx) - pts.index_select(2, wrist_idx)
-            x = torch.cat([x, rel.reshape(b, n, -1) * cfg.hand_scale], dim=-1)  # (B, L, F')
+        if self.hands:
+            x = torch.cat([x, *self._hand_features(features)], dim=-1)  # (B, L, F')
         keep = valid.unsqueeze(1).to(x.dtype)  # (B, 1, L)
         h = x.transpose(1, 2).contiguous()  # (B, F', L)
         for block in self.blocks:
