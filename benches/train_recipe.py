@@ -40,6 +40,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "hand-shape": {"model": {"hand_shape": True}},
     "hand-size-norm+shape": {"model": {"hand_size_norm": True, "hand_scale": 1.0,
                                        "hand_shape": True}},
+    "time-norm": {"model": {"time_norm": True}},
     "ema": {"ema": 0.99},
     "mixup": {"mixup": 0.2},
     "dropout-0.3": {"model": {"dropout": 0.3, "head_dropout": 0.3}},

@@ -248,3 +248,29 @@ def test_cnn1d_hand_shape_features_are_rotation_and_scale_invariant() -> None:
     assert plain.hands == 0  # type: ignore[attr-defined]
     logits = model(torch.from_numpy(feats), torch.ones(1, L))
     assert logits.shape == (1, K) and torch.isfinite(logits).all()
+
+
+def test_cnn1d_time_norm_stretches_real_frames_only() -> None:
+    from signrt.train.models.cnn1d import _time_normalise
+
+    x = torch.randn(3, 12, 4)
+    valid = torch.zeros(3, 12, dtype=torch.bool)
+    valid[0, :12], valid[1, :5] = True, True  # clip 2: no real frame
+    x[1, 5:] = float("nan")  # padding is never read
+    out, keep = _time_normalise(x, valid, 12)
+    torch.testing.assert_close(out[0], x[0])  # n == out_len: unchanged
+    assert keep[:2].all() and not keep[2].any() and (out[2] == 0).all()
+    torch.testing.assert_close(out[1, 0], x[1, 0])
+    torch.testing.assert_close(out[1, -1], x[1, 4])  # first and last real frames kept
+    w = 3 * 4 / 11 - 1  # output 3 reads position 3 · (5 − 1) / (12 − 1) of the real frames
+    torch.testing.assert_close(out[1, 3], x[1, 1] * (1 - w) + x[1, 2] * w)
+    # in the model: a clip padded to any length gives the logits of the clip alone
+    spec = FeatureSpec.preset("hands_pose").replace(max_len=16)
+    model = build_model("cnn1d", spec, K, make_config(
+        "cnn1d", {"dim": 16, "kernels": [3], "time_norm": True})).eval()
+    feats = torch.randn(1, 16, spec.num_features)
+    mask = torch.zeros(1, 16)
+    mask[0, :7] = 1.0
+    with torch.no_grad():
+        torch.testing.assert_close(model(feats, mask), model(feats[:, :7], mask[:, :7]),
+                                   atol=1e-5, rtol=1e-5)  # fmt: skip

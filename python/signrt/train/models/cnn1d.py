@@ -43,6 +43,10 @@ class CNN1DConfig(ModelConfig):
             independently of its distance from the camera and of the signer's hand size.
         hand_shape: Add, per hand, the 10 fingertip-to-fingertip and 5 fingertip-to-wrist
             distances divided by the hand's size (rotation- and scale-invariant shape).
+        time_norm: Resample every clip's real frames (linearly) onto the spec's ``max_len``
+            positions before the convolutions, so that a sign signed slowly and the same
+            sign signed quickly look alike (the FeatureSpec only compresses clips longer
+            than ``max_len``; this also stretches the shorter ones).
     """
 
     dim: int = 192
@@ -53,6 +57,7 @@ class CNN1DConfig(ModelConfig):
     hand_scale: float = 2.0
     hand_size_norm: bool = False
     hand_shape: bool = False
+    time_norm: bool = False
 
     def __post_init__(self) -> None:
         self.kernels = tuple(int(k) for k in self.kernels)
@@ -75,6 +80,28 @@ _MIN_HAND: Final = 0.05
 def _norm(v: Tensor) -> Tensor:
     """Euclidean norm over the last axis, with a finite gradient at 0."""
     return (v * v).sum(dim=-1).add(1e-8).sqrt()
+
+
+def _time_normalise(x: Tensor, valid: Tensor, out_len: int) -> tuple[Tensor, Tensor]:
+    """Resample the real frames of x (B, L, F) (the first ``valid.sum(1)``) onto out_len.
+
+    Position i reads i·(n−1)/(out_len−1) of a clip with n real frames (linear
+    interpolation, only real frames read); a clip without a real frame stays all padding.
+    Returns x (B, out_len, F) and its mask (B, out_len).
+    """
+    b, f = x.shape[0], x.shape[2]
+    n = valid.sum(dim=1, keepdim=True).to(x.dtype)  # (B, 1)
+    last = (n - 1.0).clamp(min=0.0)  # (B, 1)
+    steps = torch.arange(out_len, dtype=x.dtype, device=x.device)[None] / max(out_len - 1, 1)
+    pos = steps * last  # (B, out_len)
+    lo = pos.floor()
+    w = (pos - lo).unsqueeze(-1)  # (B, out_len, 1)
+    hi = torch.minimum(lo + 1.0, last)
+    lo_i = lo.long().unsqueeze(-1).expand(b, out_len, f)
+    hi_i = hi.long().unsqueeze(-1).expand(b, out_len, f)
+    out = x.gather(1, lo_i) * (1.0 - w) + x.gather(1, hi_i) * w  # (B, out_len, F)
+    keep = (n > 0.5).expand(b, out_len)  # (B, out_len)
+    return torch.where(keep.unsqueeze(-1), out, torch.zeros_like(out)), keep
 
 
 def hand_point_groups(spec: FeatureSpec) -> list[list[int]]:
@@ -100,6 +127,7 @@ class CNN1D(SignModel):
         self.coords = spec.coords
         groups = hand_point_groups(spec) if (cfg.hand_relative or cfg.hand_shape) else []
         self.hands = len(groups)
+        self.out_len = spec.max_len
         idx = [i for g in groups for i in g]
         self.register_buffer("hand_idx", torch.tensor(idx, dtype=torch.int64), persistent=False)
         cin = spec.num_features
@@ -150,6 +178,10 @@ class CNN1D(SignModel):
         x = features
         if self.hands:
             x = torch.cat([x, *self._hand_features(features)], dim=-1)  # (B, L, F')
+        cfg = self.config
+        assert isinstance(cfg, CNN1DConfig)
+        if cfg.time_norm:
+            x, valid = _time_normalise(x, valid, self.out_len)  # (B, max_len, F'), (B, max_len)
         keep = valid.unsqueeze(1).to(x.dtype)  # (B, 1, L)
         h = x.transpose(1, 2).contiguous()  # (B, F', L)
         for block in self.blocks:
