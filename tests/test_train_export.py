@@ -192,3 +192,15 @@ def test_bad_arguments(spec: FeatureSpec) -> None:
         ex.to_onnx(model, spec, opset=13)
     with pytest.raises(ModelError, match="exporter"):
         ex.to_onnx(model, spec, exporter="tf")
+
+
+def test_cnn1d_with_every_hand_and_time_option_exports_with_parity(tmp_path: Path) -> None:
+    spec = FeatureSpec.preset("hands_pose", max_len=16)
+    opts = {"dim": 16, "kernels": [3], "hand_size_norm": True, "hand_shape": True,
+            "time_norm": True}  # fmt: skip
+    model = build_model("cnn1d", spec, len(LABELS), opts).eval()
+    report = ex.export_model(
+        model, spec, LABELS, tmp_path / "m.onnx", info={"architecture": "cnn1d"},
+        batch_range=(1, 4), verify_inputs=ex.verification_batch(spec, DATA),
+    )  # fmt: skip
+    assert report.max_abs_diff <= 1e-4
