@@ -5,8 +5,14 @@ defaults (:func:`signrt.train.auto.auto_config`); each fold trains with ``signrt
 exactly as ``signrt train`` does and is scored on its held-out clips with the *last*
 epoch's weights (no model selection on the test clips).
 
-Run: ``python benches/train_recipe.py --data ../shared/data/include-dev --variants default
---splits session,random`` (INCLUDE words, Sridhar et al., ACM MM 2020). Results are
+The variant ``baseline`` trains the plain reference CNN (``benches/baseline_cnn.py``) on
+the same folds in the same run, so the two are compared under the same load. ``--folds``
+restricts ``cv-sessions`` to a fixed subset of held-out sessions for cheap screening (the
+same subset for every variant).
+
+Run: ``python benches/train_recipe.py --data ../shared/data/include-dev --variants
+default,baseline --splits cv-sessions`` (INCLUDE words, Sridhar et al., ACM MM 2020);
+screening: ``--variants mixup,ema --splits cv-sessions --folds 1,3,6,8``. Results are
 appended to ``benches/results/train_recipe.jsonl`` and tabulated in
 ``benches/results/train_recipe.md``.
 """
