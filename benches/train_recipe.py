@@ -5,8 +5,14 @@ defaults (:func:`signrt.train.auto.auto_config`); each fold trains with ``signrt
 exactly as ``signrt train`` does and is scored on its held-out clips with the *last*
 epoch's weights (no model selection on the test clips).
 
-Run: ``python benches/train_recipe.py --data ../shared/data/include-dev --variants default
---splits session,random`` (INCLUDE words, Sridhar et al., ACM MM 2020). Results are
+The variant ``baseline`` trains the plain reference CNN (``benches/baseline_cnn.py``) on
+the same folds in the same run, so the two are compared under the same load. ``--folds``
+restricts ``cv-sessions`` to a fixed subset of held-out sessions for cheap screening (the
+same subset for every variant).
+
+Run: ``python benches/train_recipe.py --data ../shared/data/include-dev --variants
+default,baseline --splits cv-sessions`` (INCLUDE words, Sridhar et al., ACM MM 2020);
+screening: ``--variants mixup,ema --splits cv-sessions --folds 1,3,6,8``. Results are
 appended to ``benches/results/train_recipe.jsonl`` and tabulated in
 ``benches/results/train_recipe.md``.
 """
@@ -35,6 +41,19 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "light-aug+no-hand-relative": {"augment": _LIGHT, "model": {"hand_relative": False}},
     "no-augment": {"augment": {"resample_p": 0.0, "dropout_p": 0.0, "mirror_p": 0.0,
                    "affine_p": 0.0, "temporal_mask_p": 0.0, "spatial_mask_p": 0.0}},
+    "no-hand-relative": {"model": {"hand_relative": False}},
+    "hand-size-norm": {"model": {"hand_size_norm": True, "hand_scale": 1.0}},
+    "hand-shape": {"model": {"hand_shape": True}},
+    "hand-size-norm+shape": {"model": {"hand_size_norm": True, "hand_scale": 1.0,
+                                       "hand_shape": True}},
+    "time-norm": {"model": {"time_norm": True}},
+    "ema": {"ema": 0.99},
+    "mixup": {"mixup": 0.2},
+    "dropout-0.3": {"model": {"dropout": 0.3, "head_dropout": 0.3}},
+    "wide-256": {"model": {"dim": 256}},
+    "long-1.5x": {"epochs": 100},
+    # the plain 1D-CNN reference (benches/baseline_cnn.py), trained on the same folds
+    "baseline": {"baseline": True},
 }
 
 RESULTS = Path(__file__).parent / "results"
@@ -48,8 +67,27 @@ def _isa() -> str:
     return "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else platform.machine()
 
 
-def run_fold(data: Any, fold: Any, overrides: dict[str, Any], seed: int = 0) -> dict[str, Any]:
+def run_baseline_fold(data: Any, raw: list[Any], fold: Any, seed: int = 0) -> dict[str, Any]:
+    """Train and score the plain reference CNN (``benches/baseline_cnn.py``) on one fold.
+
+    ``raw`` holds the clips as stored ((T, 75, 3) Pose + Hands), which the baseline reads.
+    """
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from baseline_cnn import fit_and_score
+
+    acc, wall = fit_and_score(raw, data.labels, fold.train, fold.test, data.num_classes,
+                              seed=seed)  # fmt: skip
+    return {"fold": fold.name, "top1": acc, "test_clips": len(fold.test), "train_s": wall}
+
+
+def run_fold(data: Any, fold: Any, overrides: dict[str, Any], seed: int = 0,
+             raw: list[Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """Train on ``fold.train`` with the defaults + ``overrides``; score ``fold.test``."""
+    if overrides.get("baseline"):
+        assert raw is not None, "the baseline reads the stored (T, 75, 3) clips"
+        return run_baseline_fold(data, raw, fold, seed)
     from signrt.train.config import TrainConfig
     from signrt.train.cv import fold_sets
     from signrt.train.trainer import train
@@ -79,14 +117,19 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                     help="an extra override for every variant")  # fmt: skip
     ap.add_argument("--name", help="name of an ad-hoc variant made of --set overrides")
+    ap.add_argument("--folds", help="cv-sessions only: the held-out sessions to run, e.g. "
+                    "1,3,6,8 (a screening subset; the same for every variant)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
 
-    torch.set_num_threads(1)  # the machine is shared: one thread is faster under load
+    torch.set_num_threads(args.threads)  # the machine is shared: 1 is faster under load
     lazy = open_dataset(args.data)
     data = ClipSet([lazy.clips[i] for i in range(len(lazy))], lazy.labels, lazy.label_names,
                    lazy.groups, source=lazy.source)  # in memory  # fmt: skip
+    paths = getattr(lazy.clips, "paths", None)
+    raw = [np.asarray(np.load(p), np.float32) for p in paths] if paths is not None else None
     y = data.labels
     plan = {"random": lambda: [random_split(y, 0.2, seed=0)],
             "session": lambda: [session_split(y, data.groups)],
@@ -101,12 +144,21 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     for vname, overrides in variants.items():
         for split in args.splits.split(","):
-            rows = [run_fold(data, f, overrides) for f in plan[split]()]
+            folds = plan[split]()
+            if args.folds and split == "cv-sessions":
+                keep = {f"session {s}" for s in args.folds.split(",")}
+                folds = [f for f in folds if f.name in keep]
+            rows = []
+            for f in folds:
+                rows.append(run_fold(data, f, overrides, raw=raw))
+                print(f"  {vname} {f.name}: {rows[-1]['top1'] * 100:.1f} "
+                      f"({rows[-1]['train_s']:.0f} s)", flush=True)
             accs = [r["top1"] for r in rows]
             doc = {"variant": vname, "overrides": overrides, "split": split,
                    "top1_mean": float(np.mean(accs)), "top1_std": float(np.std(accs)),
                    "folds": rows, "train_s_mean": float(np.mean([r["train_s"] for r in rows])),
                    "isa": _isa(), "threads": torch.get_num_threads(),
+                   "fold_subset": args.folds if split == "cv-sessions" else None,
                    "data": "INCLUDE (Sridhar et al., ACM MM 2020) include-dev"}  # fmt: skip
             with open(RESULTS / "train_recipe.jsonl", "a") as fh:
                 fh.write(json.dumps(doc) + "\n")

@@ -246,3 +246,15 @@ def test_export_calibrates_on_the_runs_validation_data_by_default(tmp_path: Path
     model = build_model("cnn_transformer", spec, len(LABELS), SMALL["cnn_transformer"])
     with pytest.raises(signrt.DataError, match="none of its signs"):
         ex.fit_calibration(model, spec, ["x", "y"], str(folder))
+
+
+def test_cnn1d_with_every_hand_and_time_option_exports_with_parity(tmp_path: Path) -> None:
+    spec = FeatureSpec.preset("hands_pose", max_len=16)
+    opts = {"dim": 16, "kernels": [3], "hand_size_norm": True, "hand_shape": True,
+            "time_norm": True}  # fmt: skip
+    model = build_model("cnn1d", spec, len(LABELS), opts).eval()
+    report = ex.export_model(
+        model, spec, LABELS, tmp_path / "m.onnx", info={"architecture": "cnn1d"},
+        batch_range=(1, 4), verify_inputs=ex.verification_batch(spec, DATA),
+    )  # fmt: skip
+    assert report.max_abs_diff <= 1e-4

@@ -211,3 +211,66 @@ def test_checkpoint_build_model_round_trip(tmp_path) -> None:
     feats, mask = _inputs(spec, [L, 4])
     with torch.no_grad():
         np.testing.assert_allclose(rebuilt(feats, mask).numpy(), model(feats, mask).numpy())
+
+
+def _hands_pose_features(rng: np.random.Generator, spec: FeatureSpec) -> np.ndarray:
+    """(1, L, F) features of random frames, with the right hand missing (zeros) throughout."""
+    x = rng.normal(size=(1, L, len(spec.landmarks), spec.num_features // len(spec.landmarks)))
+    x[:, :, -21:] = 0.0  # the right hand: missing points are nan_fill = 0
+    return x.reshape(1, L, -1).astype(np.float32)
+
+
+def test_cnn1d_hand_shape_features_are_rotation_and_scale_invariant() -> None:
+    spec = FeatureSpec.preset("hands_pose")
+    model = build_model("cnn1d", spec, K, make_config(
+        "cnn1d", {"dim": 16, "kernels": [3], "hand_size_norm": True, "hand_shape": True}))
+    assert model.hands == 2  # type: ignore[attr-defined]
+    feats = _hands_pose_features(np.random.default_rng(0), spec)
+    out = model._hand_features(torch.from_numpy(feats))  # type: ignore[operator]
+    rel, shape = out  # (1, L, 2·21·2), (1, L, 2·15)
+    assert rel.shape == (1, L, 84) and shape.shape == (1, L, 30)
+    assert torch.isfinite(rel).all() and torch.isfinite(shape).all()
+    assert float(shape[..., 15:].abs().max()) < 0.01  # the missing hand gives ~0, not NaN
+    # rotate and scale the left hand's points about an arbitrary point: shape unchanged
+    x = feats.reshape(1, L, len(spec.landmarks), -1).copy()
+    c, s = np.cos(0.7), np.sin(0.7)
+    left = slice(25, 46)
+    xy = x[:, :, left, :2]
+    x[:, :, left, :2] = 1.7 * (xy @ np.array([[c, -s], [s, c]], np.float32).T) + 0.3
+    moved = model._hand_features(torch.from_numpy(x.reshape(1, L, -1)))  # type: ignore[operator]
+    torch.testing.assert_close(moved[1], shape, rtol=1e-4, atol=1e-4)
+    # the size-normalised wrist-relative points keep their length, not their direction
+    n0 = rel[..., :42].reshape(1, L, 21, 2).norm(dim=-1)
+    n1 = moved[0][..., :42].reshape(1, L, 21, 2).norm(dim=-1)
+    torch.testing.assert_close(n0, n1, rtol=1e-4, atol=1e-4)
+    # without the options the model has no hand features and fewer inputs
+    plain = build_model("cnn1d", spec, K, make_config("cnn1d", {"hand_relative": False}))
+    assert plain.hands == 0  # type: ignore[attr-defined]
+    logits = model(torch.from_numpy(feats), torch.ones(1, L))
+    assert logits.shape == (1, K) and torch.isfinite(logits).all()
+
+
+def test_cnn1d_time_norm_stretches_real_frames_only() -> None:
+    from signrt.train.models.cnn1d import _time_normalise
+
+    x = torch.randn(3, 12, 4)
+    valid = torch.zeros(3, 12, dtype=torch.bool)
+    valid[0, :12], valid[1, :5] = True, True  # clip 2: no real frame
+    x[1, 5:] = float("nan")  # padding is never read
+    out, keep = _time_normalise(x, valid, 12)
+    torch.testing.assert_close(out[0], x[0])  # n == out_len: unchanged
+    assert keep[:2].all() and not keep[2].any() and (out[2] == 0).all()
+    torch.testing.assert_close(out[1, 0], x[1, 0])
+    torch.testing.assert_close(out[1, -1], x[1, 4])  # first and last real frames kept
+    w = 3 * 4 / 11 - 1  # output 3 reads position 3 · (5 − 1) / (12 − 1) of the real frames
+    torch.testing.assert_close(out[1, 3], x[1, 1] * (1 - w) + x[1, 2] * w)
+    # in the model: a clip padded to any length gives the logits of the clip alone
+    spec = FeatureSpec.preset("hands_pose").replace(max_len=16)
+    model = build_model("cnn1d", spec, K, make_config(
+        "cnn1d", {"dim": 16, "kernels": [3], "time_norm": True})).eval()
+    feats = torch.randn(1, 16, spec.num_features)
+    mask = torch.zeros(1, 16)
+    mask[0, :7] = 1.0
+    with torch.no_grad():
+        torch.testing.assert_close(model(feats, mask), model(feats[:, :7], mask[:, :7]),
+                                   atol=1e-5, rtol=1e-5)  # fmt: skip

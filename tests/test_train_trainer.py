@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -234,3 +235,34 @@ def test_worker_processes_give_the_same_batches() -> None:
         torch.testing.assert_close(f0, f1, rtol=0, atol=0)
         torch.testing.assert_close(m0, m1, rtol=0, atol=0)
         assert y0.tolist() == y1.tolist()
+
+
+def test_ema_and_mixup_train_resume_and_store_the_average(tmp_path: Path) -> None:
+    tr, va = _small_sets()
+
+    def cfg(out: Path, epochs: int, resume: bool = False) -> TrainConfig:
+        return TrainConfig(
+            data="syn", out=str(out), epochs=epochs, batch_size=8, lr=1e-2, max_len=16,
+            num_workers=0, resume=resume, plots=False, seed=3, ema=0.9, mixup=0.4,
+        )  # fmt: skip
+
+    with pytest.raises(ConfigError, match="ema"):
+        TrainConfig(ema=1.0)
+    with pytest.raises(ConfigError, match="mixup"):
+        TrainConfig(mixup=-0.1)
+    train(cfg(tmp_path / "a", 3), model_builder=_pool_builder(), train_set=tr, val_set=va)
+    ck = load_checkpoint(tmp_path / "a" / "last.pt")
+    raw = ck.extra["trainer_state"]["raw_state"]
+    assert ck.extra["trainer_state"]["ema_steps"] == 3 * math.ceil(len(tr) / 8)
+    # the checkpoint's weights are the average, not the last step's weights
+    assert any(not torch.equal(v, raw[k]) for k, v in ck.state_dict.items())
+    # an interrupted and resumed run ends with the same average and raw weights
+    train(cfg(tmp_path / "b", 3), model_builder=_pool_builder(), train_set=tr, val_set=va,
+          on_epoch_end=lambda m: m["epoch"] == 2)  # fmt: skip
+    train(cfg(tmp_path / "b", 3, resume=True), model_builder=_pool_builder(), train_set=tr,
+          val_set=va)  # fmt: skip
+    b = load_checkpoint(tmp_path / "b" / "last.pt")
+    for k, v in ck.state_dict.items():
+        torch.testing.assert_close(v, b.state_dict[k], rtol=0, atol=0)
+        torch.testing.assert_close(raw[k], b.extra["trainer_state"]["raw_state"][k],
+                                   rtol=0, atol=0)  # fmt: skip

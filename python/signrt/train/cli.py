@@ -58,6 +58,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--patience", type=int, help="early stopping patience in epochs (0: off)")
+    p.add_argument("--ema", type=float,
+                   help="decay of the weights' moving average (0: off; default: from the data)")
+    p.add_argument("--mixup", type=float,
+                   help="mixup Beta(a, a) parameter (0: off; default: from the data)")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder")
     p.add_argument("--resume", action="store_true", default=None, help="continue from last.pt")
     p.add_argument("--seed", type=int)
@@ -114,7 +118,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         for k in ("data", "val_data", "arch", "spec", "max_len", "epochs", "batch_size", "lr",
                   "weight_decay", "label_smoothing", "patience", "out", "resume", "seed",
                   "num_workers", "device", "limit", "progress", "fit", "split",
-                  "strict", "class_weights")
+                  "strict", "class_weights", "ema", "mixup")
     }  # fmt: skip
     if model_opts:
         overrides["model"] = model_opts

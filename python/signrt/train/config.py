@@ -82,6 +82,11 @@ class TrainConfig:
         plots: Write ``curves.png`` after every epoch.
         limit: Use only the first N training clips.
         class_weights: Inverse-frequency class weights in the loss; auto.
+        ema: Decay of an exponential moving average of the weights, updated after every
+            optimiser step (0 disables); validation, ``best.pt``, ``last.pt`` and the
+            exported model use the averaged weights; auto.
+        mixup: Mixup of training batches: Beta(mixup, mixup) weights, features of two clips
+            blended, the loss blended likewise (0 disables); auto.
         split: Validation split when ``val_data`` is not given: ``group`` (whole groups,
             e.g. participants, ``val_fraction`` of the clips), ``session`` (every sign's
             last recording session, :func:`signrt.train.splits.session_split`) or
@@ -119,6 +124,8 @@ class TrainConfig:
     plots: bool = True
     limit: int | None = None
     class_weights: bool | None = None
+    ema: float | None = None
+    mixup: float | None = None
     split: str = "group"
     strict: bool = False
     model: dict[str, Any] = field(default_factory=dict)
@@ -137,6 +144,10 @@ class TrainConfig:
             raise ConfigError(f"fit must be truncate or resample, got {self.fit!r}")
         if self.split not in SPLITS:
             raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
+        if self.ema is not None and not 0.0 <= self.ema < 1.0:
+            raise ConfigError(f"ema must be in [0, 1), got {self.ema}")
+        if self.mixup is not None and self.mixup < 0.0:
+            raise ConfigError(f"mixup must be >= 0, got {self.mixup}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
 

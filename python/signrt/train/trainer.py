@@ -302,6 +302,35 @@ def loader_options(workers: int, *, pin_memory: bool = False) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ training
+class _Ema:
+    """Exponential moving average of a model's weights and buffers (a frozen copy).
+
+    The decay ramps up as ``min(decay, (1 + n) / (10 + n))`` over the first steps, so the
+    average does not stay anchored at the initial weights of a short run.
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        import copy
+
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.decay = decay
+        self.steps = 0
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        """Move the average towards ``model``'s current weights."""
+        self.steps += 1
+        d = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        src = model.state_dict()
+        for k, v in self.model.state_dict().items():
+            if v.dtype.is_floating_point:
+                v.mul_(d).add_(src[k].detach(), alpha=1.0 - d)
+            else:
+                v.copy_(src[k])
+
+
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     decay: list[nn.Parameter] = []
     no_decay: list[nn.Parameter] = []
@@ -446,7 +475,7 @@ def _train(
     cfg, choices, prof = auto_config(cfg, train_set)
     assert cfg.arch is not None and cfg.augment is not None and cfg.epochs is not None
     assert cfg.batch_size is not None and cfg.lr is not None and cfg.weight_decay is not None
-    assert cfg.patience is not None
+    assert cfg.patience is not None and cfg.ema is not None and cfg.mixup is not None
     spec = cfg.resolve_spec()
     labels = list(train_set.label_names)
     auto_doc = {"profile": prof.to_dict(), "choices": [dataclasses.asdict(c) for c in choices]}
@@ -520,6 +549,7 @@ def _train(
         counts = torch.from_numpy(train_set.class_counts()).double().clamp(min=1)  # (K,)
         weight = (counts.sum() / (len(counts) * counts)).float().to(ddp.device)  # (K,)
     criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing)
+    ema = _Ema(model, cfg.ema) if cfg.ema > 0 else None
     eval_criterion = nn.CrossEntropyLoss()
 
     start_epoch, best, bad_epochs = 0, {"val_top1": -1.0, "val_loss": math.inf}, 0
@@ -529,12 +559,17 @@ def _train(
         ck = load_checkpoint(last_path)
         if ck.labels != labels or ck.arch != cfg.arch or ck.spec != spec:
             raise DataError(f"{last_path}: cannot resume, the run's labels, arch or spec differ")
-        model.load_state_dict(dict(ck.state_dict))
+        state = ck.extra.get("trainer_state", {})
+        if ema is not None and isinstance(state.get("raw_state"), Mapping):
+            ema.model.load_state_dict(dict(ck.state_dict))  # the checkpoint holds the average
+            model.load_state_dict(dict(state["raw_state"]))
+            ema.steps = int(state.get("ema_steps", 0))
+        else:
+            model.load_state_dict(dict(ck.state_dict))
         if ck.optimizer:
             opt.load_state_dict(ck.optimizer)
         if ck.scheduler:
             sched.load_state_dict(ck.scheduler)
-        state = ck.extra.get("trainer_state", {})
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         if isinstance(state.get("torch_rng"), torch.Tensor):
@@ -562,13 +597,22 @@ def _train(
         t0 = time.perf_counter()
         loss_sum = correct = seen = 0.0
         bar = _progress(train_loader, show, f"epoch {epoch + 1}/{cfg.epochs}", steps_per_epoch)
-        for feats, mask, y in bar:
+        for step, (feats, mask, y) in enumerate(bar):
             feats = feats.to(ddp.device, non_blocking=True)  # (B, L, F)
             mask = mask.to(ddp.device, non_blocking=True)  # (B, L)
             y = y.to(ddp.device, non_blocking=True)  # (B,)
+            lam, perm = 1.0, None
+            if cfg.mixup > 0 and y.shape[0] > 1:  # seeded by (seed, epoch, step, rank)
+                mix_rng = np.random.default_rng([cfg.seed, epoch, step, ddp.rank])
+                lam = float(mix_rng.beta(cfg.mixup, cfg.mixup))
+                perm = torch.from_numpy(mix_rng.permutation(y.shape[0])).to(ddp.device)
+                feats = lam * feats + (1.0 - lam) * feats[perm]  # (B, L, F)
+                mask = torch.maximum(mask, mask[perm])  # (B, L)
             with torch.autocast(ddp.device.type, dtype=torch.float16, enabled=use_amp):
                 logits = net(feats, mask)  # (B, K)
             loss = criterion(logits.float(), y)
+            if perm is not None:
+                loss = lam * loss + (1.0 - lam) * criterion(logits.float(), y[perm])
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if cfg.grad_clip > 0:
@@ -577,6 +621,8 @@ def _train(
             scaler.step(opt)
             scaler.update()
             sched.step()
+            if ema is not None:
+                ema.update(model)
             loss_sum += float(loss.detach()) * y.shape[0]
             correct += float((logits.detach().argmax(1) == y).sum())
             seen += y.shape[0]
@@ -592,7 +638,8 @@ def _train(
             "clips_per_s": seen / max(train_time, 1e-9),
         }
         # the unwrapped model: DDP's forward would sync buffers, and shards may be uneven
-        metrics.update(_evaluate(model, val_loader, ddp, eval_criterion, use_amp))
+        scored = ema.model if ema is not None else model
+        metrics.update(_evaluate(scored, val_loader, ddp, eval_criterion, use_amp))
         metrics["epoch_time_s"] = time.perf_counter() - t0
         history.append(metrics)
         improved = metrics["val_top1"] > best["val_top1"] or (
@@ -615,7 +662,8 @@ def _train(
                     "auto": auto_doc}  # fmt: skip
             ck = Checkpoint(
                 arch=cfg.arch, model_config=model_options, spec=spec, labels=labels,
-                state_dict=model.state_dict(), metrics=dict(metrics), epoch=epoch + 1, train=info,
+                state_dict=scored.state_dict(), metrics=dict(metrics), epoch=epoch + 1,
+                train=info,
             )  # fmt: skip
             if improved:
                 save_checkpoint(best_path, ck)
@@ -625,6 +673,7 @@ def _train(
                 "scaler": scaler.state_dict() if use_amp else {},
                 "torch_rng": torch.get_rng_state(),
                 "best": best, "bad_epochs": bad_epochs,
+                **({"raw_state": model.state_dict(), "ema_steps": ema.steps} if ema else {}),
             }}  # fmt: skip
             save_checkpoint(last_path, ck)
             if cfg.plots:
