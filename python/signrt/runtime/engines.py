@@ -344,6 +344,26 @@ class OrtEngine:
             return self._run_chunks(f, m, self._chunk)
         return self._run_one(f, m)
 
+    def run_prepared(self, features: FloatArray, mask: FloatArray) -> FloatArray:
+        """:meth:`run` for inputs the caller built itself, without re-checking them.
+
+        The Recognizer's ``predict`` calls this: its features and mask come straight from
+        the native preprocessing (trimmed to a bucket), so they are C-contiguous float32 of
+        shape (B, L, F) and (B, L) with L one of :attr:`lengths`; skipping
+        :func:`~signrt.runtime.options.check_inputs` saves its array calls on the hot path.
+        Any other input must go through :meth:`run` (wrong ones are undefined here).
+
+        Args:
+            features: (B, L, F) C-contiguous float32, L in ``lengths``.
+            mask: (B, L) C-contiguous float32.
+
+        Returns:
+            Logits (B, K) float32, owned by the caller (as :meth:`run`).
+        """
+        if self._chunk is not None:
+            return self.run(features, mask)
+        return self._run_one(features, mask)
+
     def _run_chunks(self, f: FloatArray, m: FloatArray, chunk: int) -> FloatArray:
         out = np.empty((f.shape[0], self._K), dtype=np.float32)
         for i in range(0, f.shape[0], chunk):
