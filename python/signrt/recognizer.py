@@ -287,14 +287,19 @@ class Recognizer:
         t0 = clock()
         feats, mask = self._pre(clip)  # (L, F), (L,)
         t1 = clock()
-        real = np.flatnonzero(mask)  # (R,) indices of the real frames
-        if not real.size:
-            return Prediction(None, 0.0, (), True, Latency((t1 - t0) * 1e3, 0.0))
-        n = len(mask)
-        if self._lengths:  # the smallest bucket holding the last real frame (as trim())
-            n = min(bucket_length(int(real[-1]) + 1, self._lengths), n)
-        # (1, n, F) and (1, n): leading-row views of C-contiguous arrays, so C-contiguous.
-        logits = self._run1(feats[None, :n], mask[None, :n])  # (1, K)
+        if mask[-1]:
+            # The last frame is real (always so for a clip fitted by resampling): the whole
+            # window, the largest bucket, and a signer; no search needed.
+            logits = self._run1(feats[None], mask[None])  # (1, K)
+        else:
+            real = np.flatnonzero(mask)  # (R,) indices of the real frames
+            if not real.size:
+                return Prediction(None, 0.0, (), True, Latency((t1 - t0) * 1e3, 0.0))
+            n = len(mask)
+            if self._lengths:  # the smallest bucket holding the last real frame (as trim())
+                n = min(bucket_length(int(real[-1]) + 1, self._lengths), n)
+            # (1, n, F), (1, n): leading-row views of C-contiguous arrays, so C-contiguous.
+            logits = self._run1(feats[None, :n], mask[None, :n])  # (1, K)
         topk = self._topk(logits, top_k)[0]
         t2 = clock()
         return Prediction(
