@@ -41,7 +41,9 @@ def finish_clip(clip: npt.NDArray[np.floating[Any]]) -> FloatArray:
     # finite ones that overflow): only those candidates get the exact per-coordinate test,
     # which keeps this at a few passes over the clip instead of a dozen.
     points = out.reshape(-1, 3)  # (T*543, 3) view
-    cand = np.flatnonzero(~np.isfinite(points[:, 0] + points[:, 1] + points[:, 2]))
+    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf, overflow: non-finite
+        total = points[:, 0] + points[:, 1] + points[:, 2]  # (T*543,)
+    cand = np.flatnonzero(~np.isfinite(total))
     if cand.size:
         sub = points[cand]  # (m, 3)
         fix = cand[~np.isfinite(sub).all(axis=1) & ~np.isnan(sub).all(axis=1)]

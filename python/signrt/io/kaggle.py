@@ -143,9 +143,9 @@ def _float_column(table: pa.Table, name: str) -> npt.NDArray[np.float64]:
 
 def _in_layout_order(
     table: pa.Table,
-    frame: npt.NDArray[np.int64],
+    frame: npt.NDArray[np.integer[Any]],
     part: npt.NDArray[np.int64],
-    index: npt.NDArray[np.int64],
+    index: npt.NDArray[np.integer[Any]],
 ) -> FloatArray | None:
     """The clip of a file whose rows are already in place, else ``None``.
 
