@@ -9,8 +9,9 @@ other round), over several rounds; the page cache is warmed and every reader is 
 on every file before timing (imports, first-call set-up). Per round, the ratio is
 read_clip's total time over pyarrow's on the same files; the result is the median ratio
 over the rounds with its spread (min-max over rounds) and the per-file ratios' p10-p90.
-``pq.read_table`` reads all seven columns (``row_id`` strings too) with its default threads; the same call restricted to the six columns
-read_clip needs is reported beside it, as is the load average (a shared machine).
+``pq.read_table`` reads all seven columns (``row_id`` strings too) with its default
+threads; the same call restricted to the six columns read_clip needs is reported beside
+it, as is the load average (a shared machine).
 
 Usage:
     python benches/read_clip.py [--data DIR] [--rounds 9] [--out DIR]
