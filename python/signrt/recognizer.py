@@ -126,6 +126,7 @@ class Recognizer:
         self.top_k = top_k
         self._labels = model.labels
         self._pre = Preprocessor(model.spec)
+        self._spec_native = model.spec.native  # predict calls the native core directly
         # Window lengths the engine accepts (ascending, the last max_len); one: no trimming.
         lengths = tuple(getattr(engine, "lengths", (model.max_len,)))
         self._lengths = lengths if len(lengths) > 1 else ()
@@ -285,7 +286,7 @@ class Recognizer:
         # call every small NumPy call runs with cold caches, so each one costs several µs.
         clock = time.perf_counter
         t0 = clock()
-        feats, mask = self._pre(clip)  # (L, F), (L,)
+        feats, mask = _native.preprocess(clip, self._spec_native)  # (L, F), (L,)
         t1 = clock()
         if mask[-1]:
             # The last frame is real (always so for a clip fitted by resampling): the whole
@@ -300,7 +301,10 @@ class Recognizer:
                 n = min(bucket_length(int(real[-1]) + 1, self._lengths), n)
             # (1, n, F), (1, n): leading-row views of C-contiguous arrays, so C-contiguous.
             logits = self._run1(feats[None, :n], mask[None, :n])  # (1, K)
-        topk = self._topk(logits, top_k)[0]
+        if self._temperature != 1.0:
+            logits = np.ascontiguousarray(logits / np.float32(self._temperature))  # (1, K)
+        labels = self._labels  # _topk of the one row, inline
+        topk = tuple([(labels[i], p) for i, p in self._scores(logits, top_k or self.top_k)[0]])
         t2 = clock()
         return Prediction(
             topk[0][0], topk[0][1], topk, False, Latency((t1 - t0) * 1e3, (t2 - t1) * 1e3),
