@@ -201,3 +201,28 @@ def test_gpu_engines_run_every_bucket(device: str, tmp_path: Path) -> None:
         m = np.ones((3, length), np.float32)
         np.testing.assert_allclose(engine.run(f, m), numpy_logits(f, m, W, b),
                                    rtol=2e-3, atol=2e-3)
+
+
+def test_predict_fast_path_equals_classify_features(tmp_path: Path) -> None:
+    """predict (run_prepared, no input re-check) gives classify_features' answer exactly."""
+    path, _, _ = _write(tmp_path / "m.onnx")
+    rec = load(path, device="cpu", warmup=0)
+    engine = rec.engine
+    assert isinstance(engine, OrtEngine) and rec._run1 == engine.run_prepared
+    rng = np.random.default_rng(2)
+    for length in (4, 8, 16):
+        f = rng.standard_normal((1, length, 42)).astype(np.float32)
+        m = np.ones((1, length), np.float32)
+        np.testing.assert_array_equal(engine.run_prepared(f, m), engine.run(f, m))
+    for frames in (1, 4, 5, 9, 16, 30):
+        clip = _clip(frames)
+        feats, mask = rec.preprocess(clip)
+        want = rec.classify_features(feats[None], mask[None])[0]
+        got = rec.predict(clip)
+        assert got.topk == want and got.label == want[0][0] and got.score == want[0][1]
+    # an engine swapped in afterwards (a wrapper without run_prepared) gets run()
+    rec.engine = Recording(engine)
+    assert rec._run1 == rec.engine.run
+    rec.predict(_clip(5))
+    assert rec.engine.seen == [(1, 8)]  # type: ignore[attr-defined]
+    assert rec.predict(np.full((3, 543, 3), np.nan, np.float32)).no_signer

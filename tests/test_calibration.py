@@ -45,6 +45,8 @@ def test_predict_reports_softmax_of_logits_over_temperature(tmp_path: Path,
         z = numpy_logits(feats[None], mask[None], W, b)[0]
         want = softmax(z / (temperature or 1.0))
         pred = rec.predict(clip, top_k=3)
+        # predict's inline path gives exactly what classify_features gives
+        assert pred.topk == rec.classify_features(feats[None], mask[None], top_k=3)[0]
         assert pred.label == LABELS[int(np.argmax(z))]  # T never changes the top-1
         got = {lab: p for lab, p in pred.topk}
         assert [got[lab] for lab in LABELS] == pytest.approx(want, abs=1e-5)

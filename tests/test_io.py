@@ -906,3 +906,56 @@ def test_real_clips_native_path(path: Path) -> None:
 def test_sample_data_keeps_its_attribution() -> None:
     text = (DATA / "ATTRIBUTION.md").read_text()
     assert "CC BY 4.0" in text and "Google" in text
+
+
+def _finish_reference(clip: np.ndarray) -> np.ndarray:
+    """finish_clip's rule written plainly: any non-finite coordinate makes the point NaN."""
+    out = clip.astype(np.float32, copy=True)
+    out[~np.all(np.isfinite(out), axis=2)] = np.nan
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_finish_clip_equals_the_plain_rule(seed: int) -> None:
+    from signrt.io._files import finish_clip
+
+    rng = np.random.default_rng(seed)
+    clip = rng.uniform(-1, 1, (7, 543, 3)).astype(np.float32)
+    specials = np.array([np.nan, np.inf, -np.inf, 3e38, -3e38], np.float32)
+    where = rng.random(clip.shape) < 0.05
+    clip[where] = rng.choice(specials, int(where.sum()))
+    clip[2, 10:20] = 3e38  # finite points whose coordinate sum overflows: left as they are
+    clip[3, 30] = [np.inf, -np.inf, 1.0]  # inf + -inf: NaN sum
+    original = clip.copy()
+    out = finish_clip(clip)
+    np.testing.assert_array_equal(out, _finish_reference(clip))
+    np.testing.assert_array_equal(clip, original)  # never modifies its input
+    assert (out[2, 10:20] == np.float32(3e38)).all() and np.isnan(out[3, 30]).all()
+
+
+def test_parquet_with_several_row_groups_and_dictionaries(tmp_path: Path) -> None:
+    """Each row group has its own 'type' dictionary (in its own order); same clip."""
+    rows = kaggle_rows(HANDS)
+    n = len(rows["frame"])
+    table = pa.table(rows)
+    path = tmp_path / "groups.parquet"
+    with pq.ParquetWriter(path, table.schema) as writer:
+        for start in range(0, n, 1000):  # groups cutting frames at arbitrary rows
+            part = table.slice(start, 1000)
+            if start // 1000 % 2:  # every other group lists its types in reverse order
+                order = pa.array(sorted(set(part.column("type").to_pylist()), reverse=True))
+                part = part.set_column(2, "type", pa.DictionaryArray.from_arrays(
+                    pa.compute.index_in(part.column("type"), value_set=order), order
+                ).cast(pa.string()))
+            writer.write_table(part)
+    assert pq.ParquetFile(path).num_row_groups > 2
+    np.testing.assert_array_equal(read_parquet(path), read_clip(HANDS))
+    # an unknown type in a later row group is named
+    bad = dict(rows)
+    bad["type"] = list(rows["type"])
+    bad["type"][n - 5] = "hand"
+    with pq.ParquetWriter(tmp_path / "bad.parquet", table.schema) as writer:
+        for start in range(0, n, 1000):
+            writer.write_table(pa.table(bad, schema=table.schema).slice(start, 1000))
+    with pytest.raises(DataError, match=r"unknown landmark type 'hand' in column 'type'"):
+        read_parquet(tmp_path / "bad.parquet")

@@ -122,10 +122,11 @@ class Recognizer:
         if top_k < 1:
             raise OptionError(f"top_k must be >= 1, got {top_k}")
         self.model = model
-        self.engine = engine
+        self.engine = engine  # also sets predict's engine call (the property's setter)
         self.top_k = top_k
         self._labels = model.labels
         self._pre = Preprocessor(model.spec)
+        self._spec_native = model.spec.native  # predict calls the native core directly
         # Window lengths the engine accepts (ascending, the last max_len); one: no trimming.
         lengths = tuple(getattr(engine, "lengths", (model.max_len,)))
         self._lengths = lengths if len(lengths) > 1 else ()
@@ -134,6 +135,21 @@ class Recognizer:
         self._scores: SoftmaxTopK = _native.softmax_topk
         # Calibration (signrt.model "calibration"): logits / T before the softmax.
         self._temperature = model.temperature
+
+    @property
+    def engine(self) -> Engine:
+        """The inference engine (may be replaced, e.g. by a wrapper around it)."""
+        return self._engine
+
+    @engine.setter
+    def engine(self, engine: Engine) -> None:
+        self._engine = engine
+        # predict's engine call: the inputs it builds itself are already C-contiguous
+        # float32 of an accepted shape, so an engine offering ``run_prepared`` skips
+        # re-checking them (OrtEngine); any other engine gets ``run``.
+        self._run1: Callable[[FloatArray, FloatArray], FloatArray] = getattr(
+            engine, "run_prepared", engine.run
+        )
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -265,13 +281,31 @@ class Recognizer:
         Raises:
             ShapeError: If the clip is not (T, 543, 3).
         """
-        t0 = time.perf_counter()
-        feats, mask = self._pre(clip)
-        t1 = time.perf_counter()
-        if not mask.any():
-            return Prediction(None, 0.0, (), True, Latency((t1 - t0) * 1e3, 0.0))
-        topk = self.classify_features(feats[None], mask[None], top_k=top_k)[0]
-        t2 = time.perf_counter()
+        # The same steps as classify_features on feats[None] (trim to a bucket, engine,
+        # calibrated top-k) with as few array operations as possible: right after an engine
+        # call every small NumPy call runs with cold caches, so each one costs several µs.
+        clock = time.perf_counter
+        t0 = clock()
+        feats, mask = _native.preprocess(clip, self._spec_native)  # (L, F), (L,)
+        t1 = clock()
+        if mask[-1]:
+            # The last frame is real (always so for a clip fitted by resampling): the whole
+            # window, the largest bucket, and a signer; no search needed.
+            logits = self._run1(feats[None], mask[None])  # (1, K)
+        else:
+            real = np.flatnonzero(mask)  # (R,) indices of the real frames
+            if not real.size:
+                return Prediction(None, 0.0, (), True, Latency((t1 - t0) * 1e3, 0.0))
+            n = len(mask)
+            if self._lengths:  # the smallest bucket holding the last real frame (as trim())
+                n = min(bucket_length(int(real[-1]) + 1, self._lengths), n)
+            # (1, n, F), (1, n): leading-row views of C-contiguous arrays, so C-contiguous.
+            logits = self._run1(feats[None, :n], mask[None, :n])  # (1, K)
+        if self._temperature != 1.0:
+            logits = np.ascontiguousarray(logits / np.float32(self._temperature))  # (1, K)
+        labels = self._labels  # _topk of the one row, inline
+        topk = tuple([(labels[i], p) for i, p in self._scores(logits, top_k or self.top_k)[0]])
+        t2 = clock()
         return Prediction(
             topk[0][0], topk[0][1], topk, False, Latency((t1 - t0) * 1e3, (t2 - t1) * 1e3),
             unknown=topk[0][0] == BACKGROUND_LABEL,

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -56,6 +56,10 @@ _OFFSETS_553: Final = _OFFSETS_543 + np.array([0, 10, 10, 10], dtype=np.int64)
 # Number of landmarks of each part; the face may have 478 (irises 468-477).
 _SIZES: Final = np.array([478, len(LEFT_HAND), len(POSE), len(RIGHT_HAND)], dtype=np.int64)
 _IRIS_ROWS: Final = 10
+_TYPES_ARROW: Final = pa.array(TYPES, type=pa.string())
+# Part code and landmark_index of each of the 543 rows of one frame in layout order.
+_LAYOUT_PART: Final = np.repeat(np.arange(len(_PARTS), dtype=np.int64), [len(r) for r in _PARTS])
+_LAYOUT_INDEX: Final = np.concatenate([np.arange(len(r), dtype=np.int64) for r in _PARTS])
 
 
 def _reason(exc: BaseException) -> str:
@@ -90,20 +94,39 @@ def _check_schema(path: Path, schema: pa.Schema) -> None:
             )
 
 
-def _int_column(path: Path, table: pa.Table, name: str) -> npt.NDArray[np.int64]:
+def _int_column(path: Path, table: pa.Table, name: str) -> npt.NDArray[np.integer[Any]]:
+    """The column as a NumPy array of the file's integer type (int16 in the Kaggle files)."""
     col = table.column(name)
     if col.null_count:
         raise DataError(f"{path}: column {name!r} has {col.null_count} null value(s)")
-    return np.asarray(col.to_numpy(), dtype=np.int64)
+    return np.asarray(col.to_numpy())
 
 
 def _part_column(path: Path, table: pa.Table) -> npt.NDArray[np.int64]:
     col = table.column("type")
     if col.null_count:
         raise DataError(f"{path}: column 'type' has {col.null_count} null value(s)")
+    if pa.types.is_dictionary(col.type):
+        # Read as parquet stores it (dictionary-encoded): look up the few distinct values
+        # once per chunk instead of comparing every row's string.
+        parts = []
+        for chunk in col.chunks:
+            values = chunk.dictionary.cast(pa.string())
+            lut = pc.index_in(values, value_set=_TYPES_ARROW).fill_null(-1)
+            codes = np.asarray(lut.to_numpy(), dtype=np.int64)[
+                np.asarray(chunk.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
+            bad = np.flatnonzero(codes < 0)
+            if bad.size:
+                unknown = values[int(chunk.indices[int(bad[0])].as_py())].as_py()
+                raise DataError(
+                    f"{path}: unknown landmark type {unknown!r} in column 'type' "
+                    f"(expected one of {', '.join(TYPES)})"
+                )
+            parts.append(codes)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     if col.type != pa.string():
         col = col.cast(pa.string())
-    codes = pc.index_in(col, value_set=pa.array(TYPES, type=pa.string()))
+    codes = pc.index_in(col, value_set=_TYPES_ARROW)
     if codes.null_count:
         unknown = pc.filter(col, pc.is_null(codes))[0].as_py()
         raise DataError(
@@ -120,9 +143,9 @@ def _float_column(table: pa.Table, name: str) -> npt.NDArray[np.float64]:
 
 def _in_layout_order(
     table: pa.Table,
-    frame: npt.NDArray[np.int64],
+    frame: npt.NDArray[np.integer[Any]],
     part: npt.NDArray[np.int64],
-    index: npt.NDArray[np.int64],
+    index: npt.NDArray[np.integer[Any]],
 ) -> FloatArray | None:
     """The clip of a file whose rows are already in place, else ``None``.
 
@@ -137,14 +160,10 @@ def _in_layout_order(
     if n == 0 or n % NUM_LANDMARKS:
         return None
     t = n // NUM_LANDMARKS
-    layout_part = np.repeat(np.arange(len(_PARTS)), [len(r) for r in _PARTS])
-    layout_index = np.concatenate([np.arange(len(r)) for r in _PARTS])
     frames = frame.reshape(t, NUM_LANDMARKS)
     in_place = (
-        np.array_equal(part.reshape(t, NUM_LANDMARKS), np.broadcast_to(layout_part, frames.shape))
-        and np.array_equal(
-            index.reshape(t, NUM_LANDMARKS), np.broadcast_to(layout_index, frames.shape)
-        )
+        bool((part.reshape(t, NUM_LANDMARKS) == _LAYOUT_PART).all())
+        and bool((index.reshape(t, NUM_LANDMARKS) == _LAYOUT_INDEX).all())
         and bool((frames == frames[:, :1]).all())
         and bool((np.diff(frames[:, 0]) > 0).all())
     )
@@ -159,6 +178,13 @@ def _in_layout_order(
 
 def _row_name(frame: int, part: int, index: int) -> str:
     return f"frame {frame}, type {TYPES[part]}, landmark_index {index}"
+
+
+def _open_plain(p: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(p)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{p}: not a readable parquet file ({_reason(exc)})") from None
 
 
 def read_parquet(path: PathLike) -> FloatArray:
@@ -180,7 +206,10 @@ def read_parquet(path: PathLike) -> FloatArray:
     """
     p = existing_file(path)
     try:
-        pfile = pq.ParquetFile(p)
+        # ``type`` stays dictionary-encoded (4 distinct strings): no string per row.
+        pfile = pq.ParquetFile(p, read_dictionary=["type"])
+    except KeyError:  # no column 'type': opened plainly, the schema check names it
+        pfile = _open_plain(p)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"{p}: not a readable parquet file ({_reason(exc)})") from None
     try:
@@ -199,6 +228,9 @@ def read_parquet(path: PathLike) -> FloatArray:
     if clip is not None:
         logger.debug("read %s: %d frames in layout order", p, clip.shape[0])
         return finish_clip(clip)
+    # The general path does arithmetic on them: int64 (as the file's values, not wrapped
+    # for int8/int16 files).
+    frame, index = frame.astype(np.int64), index.astype(np.int64)
 
     size = _SIZES[part]
     bad = np.flatnonzero((index < 0) | (index >= size))
