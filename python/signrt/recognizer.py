@@ -36,6 +36,7 @@ from . import _native
 from .errors import ModelError, OptionError, StreamOptionError
 from .features import Preprocessor
 from .results import BACKGROUND_LABEL, Event, Latency, Prediction, TopK
+from .runtime.calibration import energy_scores
 from .runtime.engines import Engine, create_engine
 from .runtime.model import ModelFile, bucket_length, load_model_file
 from .runtime.options import EngineOptions
@@ -76,23 +77,6 @@ SoftmaxTopK = Callable[[FloatArray, int], list[list[tuple[int, float]]]]
 #: Environment variable naming the model ``signrt.load()`` uses when given no path.
 MODEL_ENV: Final = "SIGNRT_MODEL"
 _PRECISION_TAGS: Final = ("int8", "fp16")
-
-
-def energy_scores(logits: npt.ArrayLike, temperature: float = 1.0) -> npt.NDArray[np.float64]:
-    """The negative free energy ``T * logsumexp(logits / T)`` of each row, in float64.
-
-    Args:
-        logits: (B, K) logits.
-        temperature: T (the model's calibration temperature).
-
-    Returns:
-        (B,) float64 energies.
-    """
-    z = np.asarray(logits, dtype=np.float64) / temperature  # (B, K)
-    m = z.max(axis=1)  # (B,)
-    out: npt.NDArray[np.float64] = temperature * (
-        m + np.log(np.exp(z - m[:, None]).sum(axis=1)))
-    return out
 
 
 # ----------------------------------------------------------------------------- recognizer

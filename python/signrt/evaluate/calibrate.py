@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from ..runtime.calibration import check_logits as _check
 from ..runtime.calibration import (
+    energy_scores,
     expected_calibration_error,
     fit_temperature,
     log_softmax,
@@ -60,13 +61,10 @@ def scores(logits: npt.ArrayLike, temperature: float = 1.0) -> dict[str, F64]:
     top = p.argmax(axis=1)
     srt = np.sort(p, axis=1)
     second = srt[:, -2] if p.shape[1] > 1 else np.zeros(p.shape[0])
-    zt = z / temperature
-    m = zt.max(axis=1)
-    energy = temperature * (m + np.log(np.exp(zt - m[:, None]).sum(axis=1)))
     return {
         "top": top.astype(np.float64),
         "softmax": srt[:, -1],
         "margin": srt[:, -1] - second,
         "calibrated": pc.max(axis=1),
-        "energy": energy,
+        "energy": energy_scores(z, temperature),
     }

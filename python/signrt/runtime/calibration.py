@@ -32,6 +32,7 @@ __all__ = [
     "T_MIN",
     "calibration_report",
     "check_logits",
+    "energy_scores",
     "expected_calibration_error",
     "fit_temperature",
     "log_softmax",
@@ -51,6 +52,29 @@ def check_logits(logits: npt.ArrayLike) -> F64:
     if not np.isfinite(z).all():
         raise DataError("logits must be finite")
     return z
+
+
+def energy_scores(logits: npt.ArrayLike, temperature: float = 1.0) -> F64:
+    """The negative free energy ``T * logsumexp(logits / T)`` of each row, in float64.
+
+    Higher means more like the training data (Liu et al. 2020); it is what a stream with
+    ``score="energy"`` thresholds.
+
+    Args:
+        logits: (B, K) finite logits.
+        temperature: T (the model's calibration temperature).
+
+    Returns:
+        (B,) float64 energies.
+
+    Raises:
+        ShapeError: If ``logits`` is not 2-D with at least one class.
+        DataError: If a logit is not finite.
+    """
+    z = check_logits(logits) / float(temperature)  # (B, K)
+    m = z.max(axis=1)  # (B,)
+    out: F64 = temperature * (m + np.log(np.exp(z - m[:, None]).sum(axis=1)))
+    return out
 
 
 def log_softmax(logits: npt.ArrayLike, temperature: float = 1.0) -> F64:
