@@ -52,6 +52,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "dropout-0.3": {"model": {"dropout": 0.3, "head_dropout": 0.3}},
     "wide-256": {"model": {"dim": 256}},
     "long-1.5x": {"epochs": 100},
+    # seed ensemble: 2 narrower cnn1d members (seeds s, s+1), logits averaged on the test
+    # clips (2 x 0.45M parameters)
+    "ensemble2-d128": {"ensemble": 2, "model": {"dim": 128}},
     # the plain 1D-CNN reference (benches/baseline_cnn.py), trained on the same folds
     "baseline": {"baseline": True},
 }
@@ -82,12 +85,67 @@ def run_baseline_fold(data: Any, raw: list[Any], fold: Any, seed: int = 0) -> di
     return {"fold": fold.name, "top1": acc, "test_clips": len(fold.test), "train_s": wall}
 
 
+def _test_logits(ckpt_path: Path, test: Any) -> tuple[Any, Any, int]:
+    """Logits (N, K) of a checkpoint on ``test``, the labels in its order, its parameters."""
+    import torch
+
+    from signrt.train.checkpoint import load_checkpoint
+    from signrt.train.data import batch_preprocess
+
+    ckpt = load_checkpoint(ckpt_path)
+    model = ckpt.build_model().eval()
+    data = test.with_label_names(ckpt.labels)
+    out = []
+    with torch.no_grad():
+        for a in range(0, len(data), 64):
+            b = min(len(data), a + 64)
+            feats, mask = batch_preprocess([data.clips[i] for i in range(a, b)], ckpt.spec)
+            z = model(torch.from_numpy(feats), torch.from_numpy(mask))  # (B, K)
+            out.append(z.double().numpy())
+    params = sum(p.numel() for p in model.parameters())
+    return np.concatenate(out), data.labels, int(params)
+
+
+def run_ensemble_fold(data: Any, fold: Any, overrides: dict[str, Any], seed: int = 0,
+                      ) -> dict[str, Any]:  # fmt: skip
+    """A seed ensemble on one fold: ``overrides["ensemble"]`` members trained with seeds
+    ``seed``, ``seed + 1``, ... (the same defaults + overrides), scored by the mean of their
+    last-epoch logits on ``fold.test``."""
+    from signrt.train.config import TrainConfig
+    from signrt.train.cv import fold_sets
+    from signrt.train.trainer import train
+
+    k = int(overrides["ensemble"])
+    rest = {key: v for key, v in overrides.items() if key != "ensemble"}
+    tr, te = fold_sets(data, fold)
+    logits, members, walls, params, labels = [], [], [], 0, None
+    for m in range(k):
+        with tempfile.TemporaryDirectory(prefix="signrt-recipe-") as tmp:
+            cfg = TrainConfig.from_mapping({}, data=data.source, out=tmp, num_workers=0,
+                                           plots=False, patience=0, seed=seed + m,
+                                           **rest)  # fmt: skip
+            t0 = time.perf_counter()
+            result = train(cfg, train_set=tr, val_set=te)
+            walls.append(time.perf_counter() - t0)
+            z, labels, n = _test_logits(result.run_dir / "last.pt", te)
+        logits.append(z)
+        params += n
+        members.append({"seed": seed + m, "val_top1": result.history[-1]["val_top1"],
+                        "top1": float(np.mean(z.argmax(1) == labels))})  # fmt: skip
+    mean = np.mean(logits, axis=0)  # (N, K)
+    top1 = float(np.mean(mean.argmax(1) == labels))
+    return {"fold": fold.name, "top1": top1, "test_clips": len(te), "train_s": float(sum(walls)),
+            "member_train_s": walls, "members": members, "params": params}  # fmt: skip
+
+
 def run_fold(data: Any, fold: Any, overrides: dict[str, Any], seed: int = 0,
              raw: list[Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """Train on ``fold.train`` with the defaults + ``overrides``; score ``fold.test``."""
     if overrides.get("baseline"):
         assert raw is not None, "the baseline reads the stored (T, 75, 3) clips"
         return run_baseline_fold(data, raw, fold, seed)
+    if overrides.get("ensemble"):
+        return run_ensemble_fold(data, fold, overrides, seed)
     from signrt.train.config import TrainConfig
     from signrt.train.cv import fold_sets
     from signrt.train.trainer import train
@@ -152,7 +210,8 @@ def main() -> None:
             for f in folds:
                 rows.append(run_fold(data, f, overrides, raw=raw))
                 print(f"  {vname} {f.name}: {rows[-1]['top1'] * 100:.1f} "
-                      f"({rows[-1]['train_s']:.0f} s)", flush=True)
+                      f"({rows[-1]['train_s']:.0f} s) {rows[-1].get('members', '')}",
+                      flush=True)  # fmt: skip
             accs = [r["top1"] for r in rows]
             doc = {"variant": vname, "overrides": overrides, "split": split,
                    "top1_mean": float(np.mean(accs)), "top1_std": float(np.std(accs)),
