@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _native
+from ._closing import Closing
 from .errors import ModelError, OptionError, StreamOptionError
 from .features import Preprocessor
 from .results import BACKGROUND_LABEL, Event, Latency, Prediction, TopK
@@ -80,7 +81,7 @@ _PRECISION_TAGS: Final = ("int8", "fp16")
 
 
 # ----------------------------------------------------------------------------- recognizer
-class Recognizer:
+class Recognizer(Closing):
     """A model file, its engine and its preprocessing: clips in, labels out.
 
     Thread-safe: ``predict`` and ``predict_batch`` may be called from several threads at
@@ -378,12 +379,6 @@ class Recognizer:
         close = getattr(self.engine, "close", None)
         if callable(close):
             close()
-
-    def __enter__(self) -> Recognizer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (

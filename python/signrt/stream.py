@@ -175,14 +175,10 @@ def _real(name: str, value: Any) -> float:
     return float(value)
 
 
-def _decision_score(label: object, score: float) -> float:
-    """The score the core's threshold sees: the background class always falls below it."""
-    return -1.0 if label == BACKGROUND_LABEL else score
-
-
-def _decision_energy(label: object, energy: float) -> float:
-    """The energy the core's threshold sees (-inf, below any finite one, for background)."""
-    return float("-inf") if label == BACKGROUND_LABEL else energy
+def _decision_value(label: object, value: float) -> float:
+    """What the core's threshold sees: ``value`` (a probability or an energy), or -inf,
+    below any threshold of either kind, when the top-1 is the background class."""
+    return float("-inf") if label == BACKGROUND_LABEL else value
 
 
 def _classify(rec: Classifier, feats: FloatArray, mask: FloatArray, top_k: int
@@ -341,11 +337,11 @@ class WindowDecision:
                 cast("EnergyClassifier", self._rec), feats, mask, self.top_k)
             label, score = topk[0]
             # the threshold acts on the energy; the event reports the mean probability
-            got = self._core.decide(str(label), _decision_energy(label, energy), score)
+            got = self._core.decide(str(label), _decision_value(label, energy), score)
         else:
             topk, inf_ms = _classify(self._rec, feats, mask, self.top_k)
             label, score = topk[0]
-            got = self._core.decide(str(label), _decision_score(label, score))
+            got = self._core.decide(str(label), _decision_value(label, score))
         if got is None:
             return []
         mean, start, end, frames = got
@@ -488,11 +484,11 @@ class SegmentDecision:
             topk, energy, inf_ms = _classify_energy(
                 cast("EnergyClassifier", self._rec), feats, mask, self.top_k)
             label, score = topk[0]
-            got = self._core.decide(_decision_energy(label, energy), score)
+            got = self._core.decide(_decision_value(label, energy), score)
         else:
             topk, inf_ms = _classify(self._rec, feats, mask, self.top_k)
             label, score = topk[0]
-            got = self._core.decide(_decision_score(label, score))
+            got = self._core.decide(_decision_value(label, score))
         if got is None:
             return []
         score, start, end, n = got

@@ -27,6 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from .._closing import Closing
 from ..errors import ExtractorError
 from ..layouts import FACE, LEFT_HAND, NUM_LANDMARKS, POSE, RIGHT_HAND
 
@@ -151,21 +152,11 @@ class Extractor(Protocol):
         ...
 
 
-class _Base:
+class _Base(Closing):
     backend = "base"
     #: The MediaPipe graph of the backend; None once closed.
     _graph: Any = None
 
-    def __enter__(self) -> _Base:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Release the underlying MediaPipe graph (idempotent)."""

@@ -30,12 +30,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from .._closing import Closing
 from ..layouts import FACE, LEFT_HAND, POSE, RIGHT_HAND
 from ..runtime.options import ORT_PROVIDERS
 from . import _holistic_ops as ops
@@ -150,7 +150,7 @@ class _PartState:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class OnnxHolisticExtractor:
+class OnnxHolisticExtractor(Closing):
     """MediaPipe's legacy Holistic graph on ONNX Runtime (no MediaPipe at run time).
 
     Args:
@@ -305,16 +305,6 @@ class OnnxHolisticExtractor:
         self._sessions = {}
         self._closed = True
 
-    def __enter__(self) -> OnnxHolisticExtractor:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _crop_batch(
         self, rgb: npt.NDArray[np.uint8], rects: list[Rect], size: tuple[int, int], side: int

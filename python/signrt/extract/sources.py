@@ -27,12 +27,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from .._closing import Closing
 from .._redact import redact
 from ..errors import SourceError
 
@@ -80,7 +80,7 @@ class Frame:
     captured: float = field(default_factory=time.perf_counter)
 
 
-class Source:
+class Source(Closing):
     """Base class of frame sources: ``read()`` until ``None``, then ``close()``.
 
     Attributes:
@@ -127,16 +127,6 @@ class Source:
                 return
             yield frame
 
-    def __enter__(self) -> Source:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
