@@ -176,8 +176,10 @@ def _real(name: str, value: Any) -> float:
 
 
 def _decision_value(label: object, value: float) -> float:
-    """What the core's threshold sees: ``value`` (a probability or an energy), or -inf,
-    below any threshold of either kind, when the top-1 is the background class."""
+    """What the core's threshold sees: ``value``, or -inf (below any threshold) for background.
+
+    ``value`` is a probability or an energy; -inf falls below thresholds of either kind.
+    """
     return float("-inf") if label == BACKGROUND_LABEL else value
 
 

@@ -180,9 +180,10 @@ def _row_name(frame: int, part: int, index: int) -> str:
     return f"frame {frame}, type {TYPES[part]}, landmark_index {index}"
 
 
-def _open_plain(p: Path) -> pq.ParquetFile:
+def _open(p: Path, **options: Any) -> pq.ParquetFile:
+    """``pq.ParquetFile(p, **options)``; an unreadable file is a DataError."""
     try:
-        return pq.ParquetFile(p)
+        return pq.ParquetFile(p, **options)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"{p}: not a readable parquet file ({_reason(exc)})") from None
 
@@ -207,11 +208,9 @@ def read_parquet(path: PathLike) -> FloatArray:
     p = existing_file(path)
     try:
         # ``type`` stays dictionary-encoded (4 distinct strings): no string per row.
-        pfile = pq.ParquetFile(p, read_dictionary=["type"])
+        pfile = _open(p, read_dictionary=["type"])
     except KeyError:  # no column 'type': opened plainly, the schema check names it
-        pfile = _open_plain(p)
-    except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"{p}: not a readable parquet file ({_reason(exc)})") from None
+        pfile = _open(p)
     try:
         _check_schema(p, pfile.schema_arrow)
         table = pfile.read(columns=list(_NEEDED))
