@@ -286,10 +286,7 @@ class Recognizer(Closing):
                 n = min(bucket_length(int(real[-1]) + 1, self._lengths), n)
             # (1, n, F), (1, n): leading-row views of C-contiguous arrays, so C-contiguous.
             logits = self._run1(feats[None, :n], mask[None, :n])  # (1, K)
-        if self._temperature != 1.0:
-            logits = np.ascontiguousarray(logits / np.float32(self._temperature))  # (1, K)
-        labels = self._labels  # _topk of the one row, inline
-        topk = tuple([(labels[i], p) for i, p in self._scores(logits, top_k or self.top_k)[0]])
+        topk = self._topk(logits, top_k)[0]
         t2 = clock()
         return Prediction(
             topk[0][0], topk[0][1], topk, False, Latency((t1 - t0) * 1e3, (t2 - t1) * 1e3),

@@ -362,18 +362,7 @@ class OrtEngine:
         """
         if self._chunk is not None:
             return self.run(features, mask)
-        slot = self._slots.get((features.shape[0], features.shape[1]))
-        if slot is None or self._on_gpu or not self._lock.acquire(blocking=False):
-            return self._run_one(features, mask)
-        try:  # _run_one's CPU binding path, inlined (one Python call fewer per predict)
-            io = slot.binding
-            io.bind_cpu_input(INPUT_FEATURES, features)
-            io.bind_cpu_input(INPUT_MASK, mask)
-            self.session.run_with_iobinding(io)
-            result: FloatArray = slot.out.copy()
-            return result
-        finally:
-            self._lock.release()
+        return self._run_one(features, mask)
 
     def _run_chunks(self, f: FloatArray, m: FloatArray, chunk: int) -> FloatArray:
         out = np.empty((f.shape[0], self._K), dtype=np.float32)
